@@ -1,0 +1,479 @@
+"""The async client: runs calls through a protocol (pure) over a transport (IO).
+
+Every RPC shape goes through one path: build the request head, send the body (bytes for
+unary and server-streaming calls, a stream of envelopes otherwise), validate the response
+head, then pull body chunks through the protocol's decoder. Unary-response calls collect
+exactly one message; streaming calls hand the decoder to ``StreamOutput``.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import aiohttp
+from google.protobuf.message import Message
+from multidict import CIMultiDict
+
+from . import _compression
+from ._client_protocol import ClientProtocol, ResponseDecoder
+from ._code import Code
+from ._codec import CODECS, Codec, CodecError
+from ._error import ConnectError
+from ._headers import HeaderInput, to_multidict
+from ._protocol_connect import ConnectClientProtocol, merge_headers
+from ._transport import AsyncTransport, HTTPRequest, TransportResponse
+from ._transport_aiohttp import AiohttpTransport
+from ._version import __version__
+from .method import IdempotencyLevel, MethodInfo, StreamType
+from .streams import StreamInput, StreamOutput
+from .unary import UnaryOutput
+
+__all__ = ["AsyncConnectClient", "ClientOptions"]
+
+ReqT = TypeVar("ReqT", bound=Message)
+ResT = TypeVar("ResT", bound=Message)
+
+_DEFAULT_READ_MAX_BYTES = 64 * 1024 * 1024
+_ERROR_BODY_MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How a client talks to its server. Every field has a working default.
+
+    Attributes:
+        protocol: the wire protocol; ``"connect"`` (gRPC and gRPC-Web are planned).
+        codec: ``"proto"`` (binary protobuf) or ``"json"`` (protobuf's canonical JSON).
+        send_compression: compress request messages with this (``"gzip"``, ``"br"``,
+            ``"zstd"``), or ``None`` to send them uncompressed.
+        accept_compression: compressions the server may use for responses, in order of
+            preference; ``None`` means every one installed.
+        compress_min_bytes: messages smaller than this are sent uncompressed.
+        read_max_bytes: the largest response message accepted, measured after
+            decompression; larger ones fail with ``resource_exhausted``. ``None`` disables
+            the limit.
+        user_agent: the ``user-agent`` header.
+    """
+
+    protocol: str = "connect"
+    codec: str = "proto"
+    send_compression: str | None = None
+    accept_compression: tuple[str, ...] | None = None
+    compress_min_bytes: int = 0
+    read_max_bytes: int | None = _DEFAULT_READ_MAX_BYTES
+    user_agent: str = f"connect-python/{__version__}"
+
+    def __post_init__(self) -> None:
+        if self.protocol != "connect":
+            raise ValueError(f"unsupported protocol {self.protocol!r}: use 'connect'")
+        if self.codec not in CODECS:
+            raise ValueError(f"unknown codec {self.codec!r}: use one of {sorted(CODECS)}")
+        if self.send_compression not in (None, _compression.IDENTITY) and (
+            _compression.get(self.send_compression) is None
+        ):
+            raise ValueError(
+                f"compression {self.send_compression!r} is not available; installed: "
+                f"{', '.join(_compression.available())} (br needs connect-python[brotli], "
+                "zstd needs connect-python[zstd])"
+            )
+        for name in self.accept_compression or ():
+            if _compression.get(name) is None:
+                raise ValueError(f"cannot accept compression {name!r}: it is not installed")
+
+
+class _Call(Generic[ResT]):
+    """One RPC in flight, after the response head: yields decoded response messages."""
+
+    __slots__ = (
+        "_closed",
+        "_codec",
+        "_decoder",
+        "_output_type",
+        "_pending",
+        "_response",
+        "error",
+        "headers",
+        "trailers",
+    )
+
+    def __init__(
+        self,
+        response: TransportResponse | None,
+        decoder: ResponseDecoder | None,
+        codec: Codec,
+        output_type: type[ResT],
+        headers: CIMultiDict[str],
+    ) -> None:
+        self._response = response
+        self._decoder = decoder
+        self._codec = codec
+        self._output_type = output_type
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._closed = response is None
+        self.headers = headers
+        self.trailers: CIMultiDict[str] = CIMultiDict()
+        self.error: ConnectError | None = None
+
+    async def receive(self) -> ResT | None:
+        """The next message; ``None`` at the end (then see ``error`` and ``trailers``)."""
+        pending = self._pending
+        while not pending:
+            if self._closed or self._response is None or self._decoder is None:
+                return None
+            try:
+                chunk = await self._response.read()
+                if chunk:
+                    pending.extend(self._decoder.feed(chunk))
+                    continue
+                pending.extend(self._decoder.finish())
+            except BaseException:
+                await self.aclose()
+                raise
+            self.error = self._decoder.error
+            self.trailers = self._decoder.trailers
+            await self._release()
+        try:
+            return self._codec.decode(pending.popleft(), self._output_type)
+        except CodecError as exc:
+            await self.aclose()
+            raise ConnectError(Code.INTERNAL, f"failed to decode response: {exc}") from exc
+
+    async def _release(self) -> None:
+        if not self._closed and self._response is not None:
+            self._closed = True
+            await self._response.close(abort=False)
+
+    async def aclose(self) -> None:
+        if not self._closed and self._response is not None:
+            self._closed = True
+            await self._response.close(abort=True)
+
+
+class AsyncConnectClient:
+    """A Connect client for one base URL, shared by all generated service clients.
+
+    ``http_client`` is the ``aiohttp.ClientSession`` to send requests through (the caller
+    keeps ownership), or an ``AsyncTransport`` (for instance an in-memory one for tests). With
+    neither, the client makes its own session; close it with ``close()`` or ``async with``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: aiohttp.ClientSession | AsyncTransport | None = None,
+        *,
+        options: ClientOptions | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._options = options = options or ClientOptions()
+        if isinstance(http_client, AsyncTransport):
+            self._transport: AsyncTransport = http_client
+        else:
+            self._transport = AiohttpTransport(http_client)
+        accept = options.accept_compression
+        if accept is None:
+            accept = _compression.available()
+        self._protocol: ClientProtocol = ConnectClientProtocol(
+            CODECS[options.codec], accept, options.user_agent, options.read_max_bytes
+        )
+        self._codec = CODECS[options.codec]
+        send = options.send_compression
+        self._send_compression = (
+            None if send in (None, _compression.IDENTITY) else _compression.get(send)
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncConnectClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _compression_for(self, size: int) -> _compression.Compression | None:
+        if self._send_compression is None or size < self._options.compress_min_bytes:
+            return None
+        return self._send_compression
+
+    async def _stream_body(self, requests: StreamInput[ReqT]) -> AsyncIterator[bytes]:
+        encode = self._codec.encode
+        frame = self._protocol.encode_stream_message
+        if isinstance(requests, AsyncIterable):
+            async for message in requests:
+                data = encode(message)
+                yield frame(data, self._compression_for(len(data)))
+        else:
+            for message in requests:
+                data = encode(message)
+                yield frame(data, self._compression_for(len(data)))
+
+    async def _start(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        args: _StartArgs[ReqT],
+    ) -> _Call[ResT]:
+        """Send the request and validate the response head."""
+        body, unary_message = args.body, args.unary_message
+        timeout_seconds, extra_headers = args.timeout_seconds, args.extra_headers
+        stream = method.stream_type is not StreamType.UNARY
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
+        compression = None
+        get_message = None
+        if unary_message is not None:
+            compression = self._compression_for(len(unary_message))
+            if args.use_get:
+                get_message, _ = self._protocol.encode_unary(unary_message, compression)
+                body = None
+            else:
+                body, _ = self._protocol.encode_unary(unary_message, compression)
+        else:
+            compression = self._send_compression
+        head = self._protocol.request_head(
+            method.procedure,
+            stream=stream,
+            timeout=timeout_seconds,
+            send_compression=compression,
+            get_message=get_message,
+        )
+        headers = head.headers
+        if extra_headers:
+            headers = merge_headers(headers, to_multidict(extra_headers).items())
+        request = HTTPRequest(
+            head.method,
+            self._base_url + head.path,
+            headers,
+            b"" if body is None else body,
+            timeout_seconds,
+        )
+        response = await self._transport.send(request)
+        try:
+            start = self._protocol.start_response(response.status, response.headers, stream=stream)
+            if start.error_body:
+                body_bytes = await _read_all(response, _ERROR_BODY_MAX_BYTES)
+                error = self._protocol.decode_error_body(
+                    response.status, response.headers, body_bytes, self._options.read_max_bytes
+                )
+                await response.close(abort=False)
+                call: _Call[ResT] = _Call(None, None, self._codec, method.output, start.headers)
+                call.error = error
+                call.trailers = start.trailers or CIMultiDict()
+                return call
+            if start.error is not None:
+                await response.close(abort=True)
+                call = _Call(None, None, self._codec, method.output, start.headers)
+                call.error = start.error
+                call.trailers = start.trailers or CIMultiDict()
+                return call
+        except BaseException:
+            await response.close(abort=True)
+            raise
+        return _Call(response, start.decoder, self._codec, method.output, start.headers)
+
+    def _check_get(self, method: MethodInfo[ReqT, ResT], use_get: bool) -> None:
+        if use_get and method.idempotency is not IdempotencyLevel.NO_SIDE_EFFECTS:
+            raise ValueError(
+                f"{method.procedure} cannot be called with GET: only methods marked "
+                "idempotency_level = NO_SIDE_EFFECTS can"
+            )
+
+    async def _unary_output(
+        self, method: MethodInfo[ReqT, ResT], start: _StartArgs[ReqT]
+    ) -> UnaryOutput[ResT]:
+        try:
+            call = await self._start(method, start)
+        except ConnectError as exc:
+            return UnaryOutput(None, exc, CIMultiDict(), CIMultiDict())
+        try:
+            message = await call.receive()
+            if message is not None and call.error is None:
+                extra = await call.receive()
+                if extra is not None:
+                    await call.aclose()
+                    raise ConnectError(
+                        Code.UNIMPLEMENTED,
+                        f"{method.procedure} returned more than one response message",
+                    )
+            if call.error is None and message is None:
+                raise ConnectError(
+                    Code.UNIMPLEMENTED, f"{method.procedure} returned no response message"
+                )
+        except ConnectError as exc:
+            await call.aclose()
+            return UnaryOutput(None, exc, call.headers, call.trailers)
+        if call.error is not None:
+            return UnaryOutput(None, call.error, call.headers, call.trailers)
+        return UnaryOutput(message, None, call.headers, call.trailers)
+
+    async def _stream_output(
+        self, method: MethodInfo[ReqT, ResT], start: _StartArgs[ReqT]
+    ) -> StreamOutput[ResT]:
+        try:
+            call = await self._start(method, start)
+        except ConnectError as exc:
+            empty: _Call[ResT] = _Call(None, None, self._codec, method.output, CIMultiDict())
+            return StreamOutput(empty, exc)
+        if call.error is not None:
+            return StreamOutput(call, call.error)
+        return StreamOutput(call)
+
+    # --- the four RPC shapes, in "call" (no raise) form ---------------------------------
+
+    async def call_unary(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT,
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+    ) -> UnaryOutput[ResT]:
+        """Call a unary method; the outcome, including any error, is in the result."""
+        self._check_get(method, use_get)
+        data = self._codec.encode(request)
+        return await self._unary_output(
+            method, _StartArgs(None, data, extra_headers, timeout_seconds, use_get)
+        )
+
+    async def call_client_stream(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        requests: StreamInput[ReqT],
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+    ) -> UnaryOutput[ResT]:
+        """Call a client-streaming method; the outcome is in the result."""
+        body = self._stream_body(requests)
+        return await self._unary_output(
+            method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
+        )
+
+    async def call_server_stream(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT,
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+    ) -> StreamOutput[ResT]:
+        """Call a server-streaming method; iterate the result for responses."""
+        data = self._codec.encode(request)
+        body = self._protocol.encode_stream_message(data, self._compression_for(len(data)))
+        return await self._stream_output(
+            method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
+        )
+
+    async def call_bidi_stream(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        requests: StreamInput[ReqT],
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+    ) -> StreamOutput[ResT]:
+        """Call a bidi method (half-duplex over HTTP/1.1: requests are sent, then read)."""
+        body = self._stream_body(requests)
+        return await self._stream_output(
+            method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
+        )
+
+    # --- the raising forms ------------------------------------------------------------
+
+    async def unary(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT,
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+    ) -> ResT:
+        """Call a unary method and return its response; raises ``ConnectError``."""
+        output = await self.call_unary(
+            method,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            use_get=use_get,
+        )
+        return output.message_or_raise()
+
+    async def client_stream(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        requests: StreamInput[ReqT],
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+    ) -> ResT:
+        """Call a client-streaming method and return its response; raises ``ConnectError``."""
+        output = await self.call_client_stream(
+            method, requests, extra_headers=extra_headers, timeout_seconds=timeout_seconds
+        )
+        return output.message_or_raise()
+
+    async def server_stream(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT,
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+    ) -> AsyncIterator[ResT]:
+        """Call a server-streaming method, yielding responses; raises ``ConnectError``."""
+        output = await self.call_server_stream(
+            method, request, extra_headers=extra_headers, timeout_seconds=timeout_seconds
+        )
+        async with output:
+            async for message in output:
+                yield message
+        error = output.error()
+        if error is not None:
+            raise error
+
+    async def bidi_stream(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        requests: StreamInput[ReqT],
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+    ) -> AsyncIterator[ResT]:
+        """Call a bidi method, yielding responses; raises ``ConnectError``."""
+        output = await self.call_bidi_stream(
+            method, requests, extra_headers=extra_headers, timeout_seconds=timeout_seconds
+        )
+        async with output:
+            async for message in output:
+                yield message
+        error = output.error()
+        if error is not None:
+            raise error
+
+
+@dataclass(frozen=True)
+class _StartArgs(Generic[ReqT]):
+    body: bytes | AsyncIterable[bytes] | None
+    unary_message: bytes | None
+    extra_headers: HeaderInput | None
+    timeout_seconds: float | None
+    use_get: bool
+
+
+async def _read_all(response: TransportResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await response.read():
+        size += len(chunk)
+        if size > limit:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,153 @@
+"""Message compression: identity, gzip, and optionally br (brotli) and zstd.
+
+Names are the HTTP content-coding tokens used in ``content-encoding`` /
+``connect-content-encoding`` / ``grpc-encoding`` and their ``accept-`` counterparts.
+Decompression is always bounded: ``decompress`` stops as soon as the output would exceed
+the caller's limit, so a small "zip bomb" cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import abc
+import gzip
+import zlib
+
+from ._code import Code
+from ._error import ConnectError
+
+__all__ = [
+    "IDENTITY",
+    "Compression",
+    "DecompressError",
+    "available",
+    "get",
+]
+
+IDENTITY = "identity"
+
+
+class DecompressError(Exception):
+    """The compressed data is corrupt or truncated."""
+
+
+def _too_large(limit: int) -> ConnectError:
+    return ConnectError(
+        Code.RESOURCE_EXHAUSTED,
+        f"decompressed message is larger than the configured limit of {limit} bytes",
+    )
+
+
+class Compression(abc.ABC):
+    """One compression algorithm."""
+
+    name: str
+
+    @abc.abstractmethod
+    def compress(self, data: bytes) -> bytes: ...
+
+    @abc.abstractmethod
+    def decompress(self, data: bytes, limit: int | None) -> bytes:
+        """Decompress ``data``; raise ``resource_exhausted`` if it exceeds ``limit`` bytes."""
+
+
+class _Gzip(Compression):
+    name = "gzip"
+
+    def compress(self, data: bytes) -> bytes:
+        return gzip.compress(data, compresslevel=6, mtime=0)
+
+    def decompress(self, data: bytes, limit: int | None) -> bytes:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = d.decompress(data, 0 if limit is None else limit + 1)
+        except zlib.error as exc:
+            raise DecompressError(f"invalid gzip data: {exc}") from exc
+        if limit is not None and len(out) > limit:
+            raise _too_large(limit)
+        if not d.eof:
+            raise DecompressError("truncated gzip data")
+        return out
+
+
+class _Brotli(Compression):
+    name = "br"
+
+    def __init__(self) -> None:
+        import brotli  # type: ignore[import-untyped]
+
+        self._brotli = brotli
+
+    def compress(self, data: bytes) -> bytes:
+        return bytes(self._brotli.compress(data, quality=4))
+
+    def decompress(self, data: bytes, limit: int | None) -> bytes:
+        d = self._brotli.Decompressor()
+        try:
+            if limit is None:
+                out = bytes(d.process(data))
+            else:
+                out = bytes(d.process(data, output_buffer_limit=limit + 1))
+                if len(out) > limit:
+                    raise _too_large(limit)
+        except self._brotli.error as exc:
+            raise DecompressError(f"invalid br data: {exc}") from exc
+        if not d.is_finished():
+            raise DecompressError("truncated br data")
+        return out
+
+
+class _Zstd(Compression):
+    name = "zstd"
+
+    def __init__(self) -> None:
+        import zstandard
+
+        self._zstd = zstandard
+        self._compressor = zstandard.ZstdCompressor(level=3)
+        self._decompressor = zstandard.ZstdDecompressor()
+
+    def compress(self, data: bytes) -> bytes:
+        return self._compressor.compress(data)
+
+    def decompress(self, data: bytes, limit: int | None) -> bytes:
+        d = self._decompressor.decompressobj()
+        chunks: list[bytes] = []
+        total = 0
+        view = memoryview(data)
+        try:
+            # decompressobj has no output bound, so feed small slices and check as we go.
+            for i in range(0, len(data), 16384):
+                chunk = d.decompress(view[i : i + 16384])
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+        except self._zstd.ZstdError as exc:
+            raise DecompressError(f"invalid zstd data: {exc}") from exc
+        if not d.eof:
+            raise DecompressError("truncated zstd data")
+        return b"".join(chunks)
+
+
+def _load() -> dict[str, Compression]:
+    registry: dict[str, Compression] = {"gzip": _Gzip()}
+    for factory in (_Brotli, _Zstd):
+        try:
+            c = factory()
+        except ImportError:
+            continue
+        registry[c.name] = c
+    return registry
+
+
+_REGISTRY = _load()
+
+
+def get(name: str) -> Compression | None:
+    """The compression named ``name``, or ``None`` if unsupported (identity included)."""
+    return _REGISTRY.get(name)
+
+
+def available() -> tuple[str, ...]:
+    """Names of the installed compressions, preferred first (excluding identity)."""
+    return tuple(_REGISTRY)

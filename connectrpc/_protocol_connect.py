@@ -1,0 +1,521 @@
+"""The Connect protocol's wire rules, as pure functions over headers and bytes.
+
+Specification: https://connectrpc.com/docs/protocol. In short:
+
+* Unary RPCs POST the bare (possibly compressed) message with ``content-type:
+  application/proto`` or ``application/json`` and ``connect-protocol-version: 1``. The response
+  is the bare message; response trailers travel as headers prefixed ``trailer-``. Errors use a
+  non-200 status and a JSON body ``{"code", "message", "details"}``.
+* Unary methods with no side effects may also be called with GET, the message in the query.
+* Streaming RPCs use ``application/connect+proto`` / ``+json`` and enveloped messages; the
+  response always has status 200 and ends with an end-of-stream envelope (flag ``0x02``)
+  holding ``{"error": ..., "metadata": ...}``.
+* ``connect-timeout-ms`` carries the deadline; ``content-encoding`` (unary) and
+  ``connect-content-encoding`` (streams) name the compression.
+
+Nothing here does IO: the client and server layers feed bytes in and take bytes out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any
+
+from multidict import CIMultiDict
+
+from . import _compression
+from ._client_protocol import ClientProtocol, RequestHead, ResponseDecoder, ResponseStart
+from ._code import Code, code_from_http_status
+from ._codec import Codec
+from ._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeReader, encode_envelope
+from ._error import ConnectError, ErrorDetail
+from ._headers import Headers
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "UNARY_TRAILER_PREFIX",
+    "ConnectClientProtocol",
+    "ConnectStreamDecoder",
+    "ConnectUnaryDecoder",
+    "decode_error_json",
+    "encode_end_stream",
+    "encode_error_json",
+    "encode_timeout",
+    "get_query",
+    "parse_timeout",
+    "split_unary_trailers",
+    "stream_content_type",
+    "unary_content_type",
+    "validate_stream_response",
+    "validate_unary_response",
+]
+
+PROTOCOL_VERSION = "1"
+UNARY_TRAILER_PREFIX = "trailer-"
+_MAX_TIMEOUT_MS = 9_999_999_999  # the header allows at most 10 digits
+
+
+def unary_content_type(codec: str) -> str:
+    return f"application/{codec}"
+
+
+def stream_content_type(codec: str) -> str:
+    return f"application/connect+{codec}"
+
+
+def encode_timeout(seconds: float) -> str:
+    """``connect-timeout-ms`` for a timeout, rounded up so it never shortens the deadline."""
+    return str(min(_MAX_TIMEOUT_MS, max(1, math.ceil(seconds * 1000))))
+
+
+def parse_timeout(value: str) -> float:
+    """Seconds from a ``connect-timeout-ms`` value; raises ``invalid_argument`` if malformed."""
+    if not value.isdigit() or len(value) > 10:
+        raise ConnectError(
+            Code.INVALID_ARGUMENT,
+            f"invalid connect-timeout-ms {value!r}: expected 1 to 10 ASCII digits",
+        )
+    return int(value) / 1000
+
+
+def _codec_from_content_type(content_type: str, prefix: str) -> str | None:
+    """The codec name in a content type with the given prefix, ignoring parameters."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not media.startswith(prefix):
+        return None
+    return media[len(prefix) :]
+
+
+def _is_json_media(content_type: str) -> bool:
+    return _codec_from_content_type(content_type, "application/") == "json"
+
+
+def get_query(codec: str, message: bytes, compression: str | None) -> str:
+    """The query string of a unary GET request (without the ``?``).
+
+    Binary payloads (protobuf, or anything compressed) are sent as unpadded URL-safe
+    base64 with ``base64=1``; uncompressed JSON is percent-encoded as-is.
+    """
+    params = [("connect", "v" + PROTOCOL_VERSION), ("encoding", codec)]
+    if compression is not None:
+        params.append(("compression", compression))
+    if codec == "json" and compression is None:
+        params.append(("message", message.decode()))
+    else:
+        params.append(("base64", "1"))
+        params.append(("message", base64.urlsafe_b64encode(message).rstrip(b"=").decode()))
+    return urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+
+
+def split_unary_trailers(headers: Headers) -> tuple[CIMultiDict[str], CIMultiDict[str]]:
+    """Separate a unary response's headers from its ``trailer-``-prefixed trailers."""
+    plain: CIMultiDict[str] = CIMultiDict()
+    trailers: CIMultiDict[str] = CIMultiDict()
+    n = len(UNARY_TRAILER_PREFIX)
+    for key, value in headers.items():
+        if key[:n].lower() == UNARY_TRAILER_PREFIX:
+            trailers.add(key[n:], value)
+        else:
+            plain.add(key, value)
+    return plain, trailers
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _b64decode(value: str) -> bytes:
+    """Decode standard or URL-safe base64, padded or not (Connect senders vary)."""
+    value = value.strip()
+    padded = value + "=" * (-len(value) % 4)
+    if "-" in value or "_" in value:
+        return base64.urlsafe_b64decode(padded)
+    return base64.b64decode(padded, validate=True)
+
+
+def _error_from_obj(obj: Any, http_status: int | None) -> ConnectError:
+    """Build an error from the decoded JSON object of a Connect error."""
+    if not isinstance(obj, dict):
+        raise ValueError("error is not a JSON object")
+    code_name = obj.get("code")
+    code: Code | None
+    if code_name is None or code_name == "":
+        code = code_from_http_status(http_status) if http_status is not None else Code.UNKNOWN
+    elif isinstance(code_name, str):
+        code = Code.from_wire(code_name) or Code.UNKNOWN
+    else:
+        raise ValueError("error code is not a string")
+    message = obj.get("message", "")
+    if not isinstance(message, str):
+        raise ValueError("error message is not a string")
+    details: list[ErrorDetail] = []
+    raw_details = obj.get("details", [])
+    if not isinstance(raw_details, list):
+        raise ValueError("error details is not a list")
+    for raw in raw_details:
+        if not isinstance(raw, dict):
+            raise ValueError("error detail is not an object")
+        type_name, value = raw.get("type"), raw.get("value", "")
+        if not isinstance(type_name, str) or not isinstance(value, str):
+            raise ValueError("error detail needs string 'type' and 'value'")
+        try:
+            data = _b64decode(value)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"error detail value is not base64: {exc}") from exc
+        details.append(ErrorDetail(type_name.rsplit("/", 1)[-1], data, raw.get("debug")))
+    return ConnectError(code, message, details=details, wire=True)
+
+
+def decode_error_json(body: bytes, http_status: int) -> ConnectError:
+    """The error carried by a unary Connect error response.
+
+    A body that is not a valid Connect error (a proxy's HTML page, say) yields the code
+    implied by the HTTP status, as the protocol requires.
+    """
+    try:
+        return _error_from_obj(json.loads(body), http_status)
+    except (ValueError, RecursionError):
+        code = code_from_http_status(http_status)
+        return ConnectError(code, f"HTTP status {http_status}", wire=True)
+
+
+def _error_obj(error: ConnectError) -> dict[str, Any]:
+    obj: dict[str, Any] = {"code": error.code.value}
+    if error.message:
+        obj["message"] = error.message
+    if error.details:
+        obj["details"] = [
+            {"type": d.type_name, "value": base64.b64encode(d.value).decode().rstrip("=")}
+            for d in error.details
+        ]
+    return obj
+
+
+def encode_error_json(error: ConnectError) -> bytes:
+    """The JSON body of a unary Connect error response."""
+    return json.dumps(_error_obj(error), separators=(",", ":")).encode()
+
+
+def _metadata_obj(trailers: Headers) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in trailers.items():
+        out.setdefault(key.lower(), []).append(value)
+    return out
+
+
+def encode_end_stream(error: ConnectError | None, trailers: Headers) -> bytes:
+    """The payload of a streaming response's end-of-stream envelope."""
+    obj: dict[str, Any] = {}
+    if error is not None:
+        obj["error"] = _error_obj(error)
+    if trailers:
+        obj["metadata"] = _metadata_obj(trailers)
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _decode_end_stream(data: bytes) -> tuple[ConnectError | None, CIMultiDict[str]]:
+    try:
+        obj = json.loads(data)
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        trailers: CIMultiDict[str] = CIMultiDict()
+        metadata = obj.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ValueError("metadata is not an object")
+        for key, values in metadata.items():
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"metadata {key!r} is not a list of strings")
+            for v in values:
+                trailers.add(key, v)
+        raw_error = obj.get("error")
+        error = None if raw_error is None else _error_from_obj(raw_error, None)
+    except (ValueError, RecursionError) as exc:
+        raise ConnectError(
+            Code.INTERNAL, f"protocol error: invalid end-of-stream message: {exc}"
+        ) from exc
+    if error is not None:
+        error.metadata.extend(trailers)
+    return error, trailers
+
+
+# --- client-side response validation ----------------------------------------------------
+
+
+def _check_compression(name: str | None, header: str) -> _compression.Compression | None:
+    if name is None or name == "" or name == _compression.IDENTITY:
+        return None
+    c = _compression.get(name)
+    if c is None:
+        supported = ", ".join((_compression.IDENTITY, *_compression.available()))
+        raise ConnectError(
+            Code.INTERNAL,
+            f"protocol error: peer used unsupported {header} {name!r} (supported: {supported})",
+        )
+    return c
+
+
+def validate_unary_response(
+    codec: str, status: int, headers: Headers
+) -> ConnectError | bool | None:
+    """Check a unary response head.
+
+    Returns ``None`` when the body is the response message, ``True`` when the body is a
+    Connect error JSON to decode with ``decode_error_json``, or the error to report when
+    the response is not a Connect response at all.
+    """
+    content_type = headers.get("content-type", "")
+    if status != 200:
+        if _is_json_media(content_type):
+            return True
+        return ConnectError(code_from_http_status(status), f"HTTP status {status}", wire=True)
+    got = _codec_from_content_type(content_type, "application/")
+    if got is None:
+        return ConnectError(
+            Code.UNKNOWN,
+            f"invalid content-type {content_type!r}; expecting {unary_content_type(codec)!r}",
+        )
+    if got != codec:
+        return ConnectError(
+            Code.INTERNAL,
+            f"invalid content-type {content_type!r}; expecting {unary_content_type(codec)!r}",
+        )
+    return None
+
+
+def validate_stream_response(codec: str, status: int, headers: Headers) -> ConnectError | None:
+    """Check a streaming response head; the error to report, or ``None`` if it is valid."""
+    if status != 200:
+        return ConnectError(code_from_http_status(status), f"HTTP status {status}", wire=True)
+    content_type = headers.get("content-type", "")
+    got = _codec_from_content_type(content_type, "application/connect+")
+    if got is None:
+        return ConnectError(
+            Code.UNKNOWN,
+            f"invalid content-type {content_type!r}; expecting {stream_content_type(codec)!r}",
+        )
+    if got != codec:
+        return ConnectError(
+            Code.INTERNAL,
+            f"invalid content-type {content_type!r}; expecting {stream_content_type(codec)!r}",
+        )
+    return None
+
+
+def _decompress(
+    comp: _compression.Compression | None, data: bytes, limit: int | None, corrupt: Code
+) -> bytes:
+    if comp is None:
+        if limit is not None and len(data) > limit:
+            raise ConnectError(
+                Code.RESOURCE_EXHAUSTED,
+                f"message size {len(data)} is larger than the configured limit of {limit} bytes",
+            )
+        return data
+    try:
+        return comp.decompress(data, limit)
+    except _compression.DecompressError as exc:
+        raise ConnectError(corrupt, f"failed to decompress message: {exc}") from exc
+
+
+class ConnectUnaryDecoder(ResponseDecoder):
+    """Collects a unary response body and yields the one message at the end."""
+
+    def __init__(self, headers: Headers, limit: int | None) -> None:
+        self._comp = _check_compression(headers.get("content-encoding"), "content-encoding")
+        self._limit = limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self.error: ConnectError | None = None
+        self.trailers: CIMultiDict[str] = CIMultiDict()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._size += len(data)
+        if self._limit is not None and self._comp is None and self._size > self._limit:
+            raise ConnectError(
+                Code.RESOURCE_EXHAUSTED,
+                f"message size is larger than the configured limit of {self._limit} bytes",
+            )
+        self._chunks.append(data)
+        return []
+
+    def finish(self) -> list[bytes]:
+        body = b"".join(self._chunks)
+        return [_decompress(self._comp, body, self._limit, Code.INTERNAL)]
+
+
+class ConnectStreamDecoder(ResponseDecoder):
+    """Turns a streaming response body into messages, then the end-of-stream status."""
+
+    def __init__(self, headers: Headers, limit: int | None) -> None:
+        self._comp = _check_compression(
+            headers.get("connect-content-encoding"), "connect-content-encoding"
+        )
+        self._limit = limit
+        self._reader = EnvelopeReader(limit)
+        self._ended = False
+        self.error: ConnectError | None = None
+        self.trailers: CIMultiDict[str] = CIMultiDict()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for env in self._reader.feed(data):
+            if self._ended:
+                raise ConnectError(
+                    Code.INTERNAL, "protocol error: received data after end-of-stream message"
+                )
+            if env.flags & ~(FLAG_COMPRESSED | FLAG_END_STREAM):
+                raise ConnectError(
+                    Code.INTERNAL, f"protocol error: invalid envelope flags {env.flags:#04x}"
+                )
+            payload = env.data
+            if env.flags & FLAG_COMPRESSED:
+                if self._comp is None:
+                    raise ConnectError(
+                        Code.INTERNAL,
+                        "protocol error: compressed message without connect-content-encoding",
+                    )
+                payload = _decompress(self._comp, payload, self._limit, Code.INTERNAL)
+            if env.flags & FLAG_END_STREAM:
+                self._ended = True
+                self.error, self.trailers = _decode_end_stream(payload)
+            else:
+                out.append(payload)
+        return out
+
+    def finish(self) -> list[bytes]:
+        incomplete = self._reader.incomplete_error()
+        if incomplete is not None:
+            raise incomplete
+        if not self._ended:
+            raise ConnectError(
+                Code.INTERNAL, "protocol error: stream ended without an end-of-stream message"
+            )
+        return []
+
+
+def encode_stream_message(data: bytes, comp: _compression.Compression | None) -> bytes:
+    """Envelope one request or response message, compressing it when ``comp`` is set."""
+    if comp is None:
+        return encode_envelope(0, data)
+    return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
+
+
+def merge_headers(base: CIMultiDict[str], extra: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
+    """``base`` with caller headers added; a caller header replaces a default of that name."""
+    extra = list(extra)
+    for key in {k.lower() for k, _ in extra}:
+        base.popall(key, None)
+    base.extend(extra)
+    return base
+
+
+# --- client protocol object ---------------------------------------------------------------
+
+
+class ConnectClientProtocol(ClientProtocol):
+    """The Connect protocol for clients: request heads and response interpretation."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        accept_compression: tuple[str, ...],
+        user_agent: str,
+        read_max_bytes: int | None,
+    ) -> None:
+        self._codec = codec
+        self._accept = ", ".join(accept_compression) if accept_compression else None
+        self._user_agent = user_agent
+        self._limit = read_max_bytes
+
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    def request_head(
+        self,
+        procedure: str,
+        *,
+        stream: bool,
+        timeout: float | None,
+        send_compression: _compression.Compression | None,
+        get_message: bytes | None = None,
+    ) -> RequestHead:
+        headers: CIMultiDict[str] = CIMultiDict()
+        headers["user-agent"] = self._user_agent
+        codec = self.codec.name
+        if get_message is not None:
+            path = (
+                procedure
+                + "?"
+                + get_query(codec, get_message, send_compression.name if send_compression else None)
+            )
+            if self._accept:
+                headers["accept-encoding"] = self._accept
+            if timeout is not None:
+                headers["connect-timeout-ms"] = encode_timeout(timeout)
+            return RequestHead("GET", path, headers)
+        headers["connect-protocol-version"] = PROTOCOL_VERSION
+        if stream:
+            headers["content-type"] = stream_content_type(codec)
+            if send_compression is not None:
+                headers["connect-content-encoding"] = send_compression.name
+            if self._accept:
+                headers["connect-accept-encoding"] = self._accept
+        else:
+            headers["content-type"] = unary_content_type(codec)
+            if send_compression is not None:
+                headers["content-encoding"] = send_compression.name
+            if self._accept:
+                headers["accept-encoding"] = self._accept
+        if timeout is not None:
+            headers["connect-timeout-ms"] = encode_timeout(timeout)
+        return RequestHead("POST", procedure, headers)
+
+    def encode_unary(
+        self, data: bytes, compression: _compression.Compression | None
+    ) -> tuple[bytes, bool]:
+        if compression is None:
+            return data, False
+        return compression.compress(data), True
+
+    def encode_stream_message(
+        self, data: bytes, compression: _compression.Compression | None
+    ) -> bytes:
+        return encode_stream_message(data, compression)
+
+    def start_response(self, status: int, headers: Headers, *, stream: bool) -> ResponseStart:
+        codec = self.codec.name
+        if stream:
+            error = validate_stream_response(codec, status, headers)
+            visible = CIMultiDict(headers)
+            if error is not None:
+                return ResponseStart(visible, error=error)
+            return ResponseStart(visible, decoder=ConnectStreamDecoder(headers, self._limit))
+        plain, trailers = split_unary_trailers(headers)
+        verdict = validate_unary_response(codec, status, headers)
+        if verdict is True:
+            return ResponseStart(plain, error_body=True, trailers=trailers)
+        if isinstance(verdict, ConnectError):
+            verdict.metadata.extend(trailers)
+            return ResponseStart(plain, error=verdict, trailers=trailers)
+        decoder = ConnectUnaryDecoder(headers, self._limit)
+        decoder.trailers = trailers
+        return ResponseStart(plain, decoder=decoder, trailers=trailers)
+
+    def decode_error_body(
+        self, status: int, headers: Headers, body: bytes, limit: int | None
+    ) -> ConnectError:
+        comp = _check_compression(headers.get("content-encoding"), "content-encoding")
+        if comp is not None:
+            try:
+                body = comp.decompress(body, limit)
+            except (_compression.DecompressError, ConnectError):
+                return ConnectError(code_from_http_status(status), f"HTTP status {status}")
+        error = decode_error_json(body, status)
+        _, trailers = split_unary_trailers(headers)
+        error.metadata.extend(trailers)
+        return error

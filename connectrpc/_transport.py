@@ -1,0 +1,59 @@
+"""The seam between the protocol core and an HTTP implementation.
+
+A client transport sends one HTTP request and exposes the response as a status, headers,
+a body read chunk by chunk, and (for HTTP/2) trailers. aiohttp (HTTP/1.1) is the default;
+an in-memory transport drives an ASGI app directly for tests, and an HTTP/2 transport can
+slot in here later without touching the protocol code.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = ["AsyncTransport", "HTTPRequest", "TransportResponse"]
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """One outgoing request. ``body`` is bytes, or an async stream of byte chunks."""
+
+    method: str
+    url: str
+    headers: CIMultiDict[str]
+    body: bytes | AsyncIterable[bytes]
+    timeout: float | None
+    """Seconds until the whole exchange, body included, must be abandoned."""
+
+
+class TransportResponse(abc.ABC):
+    """A response whose body is still arriving."""
+
+    status: int
+    headers: CIMultiDict[str] | CIMultiDictProxy[str]
+
+    @abc.abstractmethod
+    async def read(self) -> bytes:
+        """The next chunk of body; ``b""`` once the body is complete."""
+
+    def trailers(self) -> CIMultiDict[str] | None:
+        """HTTP trailers, once the body is complete (``None`` where the transport has none)."""
+        return None
+
+    @abc.abstractmethod
+    async def close(self, *, abort: bool) -> None:
+        """Release the connection; ``abort`` when the body was not read to the end."""
+
+
+class AsyncTransport(abc.ABC):
+    """Sends requests. Must raise ``TimeoutError`` when ``request.timeout`` expires and
+    ``ConnectionError``-like ``OSError``s for network failures."""
+
+    @abc.abstractmethod
+    async def send(self, request: HTTPRequest) -> TransportResponse: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - most transports own nothing
+        """Release resources the transport owns."""

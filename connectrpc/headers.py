@@ -1,0 +1,5 @@
+"""Public header types: ``HeaderInput`` for extra request headers."""
+
+from ._headers import HeaderInput
+
+__all__ = ["HeaderInput"]
