@@ -1,0 +1,267 @@
+"""The Connect protocol's server-side rules, as pure functions.
+
+Given a request's method, path, query and headers, decide how to read it (codec,
+compression, deadline) or which HTTP error to answer with; and build the response heads.
+Spec: https://connectrpc.com/docs/protocol.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from multidict import CIMultiDict
+
+from . import _compression
+from ._code import Code
+from ._codec import CODECS, Codec
+from ._error import ConnectError
+from ._headers import Headers
+from ._protocol_connect import (
+    PROTOCOL_VERSION,
+    UNARY_TRAILER_PREFIX,
+    encode_error_json,
+    parse_timeout,
+    stream_content_type,
+    unary_content_type,
+)
+from .method import IdempotencyLevel, MethodInfo, StreamType
+
+__all__ = [
+    "HTTPError",
+    "RequestPlan",
+    "negotiate_compression",
+    "plan_request",
+    "stream_response_head",
+    "unary_error_response",
+    "unary_response_head",
+]
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class HTTPError(Exception):
+    """A request rejected before it reaches the handler, with a plain HTTP answer.
+
+    ``error`` (when set) is sent as a Connect error JSON body; otherwise the body is empty.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error: ConnectError | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(status)
+        self.status = status
+        self.error = error
+        self.headers = list(headers)
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """How to read a request and write its response."""
+
+    codec: Codec
+    stream: bool
+    request_compression: _compression.Compression | None
+    response_compression: _compression.Compression | None
+    timeout: float | None
+    get_message: bytes | None = None
+    """For a GET: the message from the query string (still compressed if compressed)."""
+
+
+def negotiate_compression(
+    accept: str | None,
+    request_compression: _compression.Compression | None,
+    enabled: tuple[str, ...],
+) -> _compression.Compression | None:
+    """The compression for the response: the request's own if it used one, else the first
+    name in the client's ``accept`` list that the server has enabled."""
+    if request_compression is not None:
+        return request_compression
+    if not accept:
+        return None
+    for token in accept.split(","):
+        name = token.split(";", 1)[0].strip().lower()
+        if name in enabled:
+            return _compression.get(name)
+    return None
+
+
+def _request_compression(
+    name: str | None, enabled: tuple[str, ...]
+) -> _compression.Compression | None:
+    if name is None or name in ("", _compression.IDENTITY):
+        return None
+    comp = _compression.get(name) if name in enabled else None
+    if comp is None:
+        raise HTTPError(
+            Code.UNIMPLEMENTED.http_status,
+            ConnectError(
+                Code.UNIMPLEMENTED,
+                f"unknown compression {name!r}: supported encodings are "
+                f"{', '.join((_compression.IDENTITY, *enabled))}",
+            ),
+        )
+    return comp
+
+
+def _media(content_type: str) -> tuple[str, str]:
+    media, _, params = content_type.partition(";")
+    return media.strip().lower(), params.strip().lower()
+
+
+def _unsupported_media(method: MethodInfo[Any, Any]) -> HTTPError:
+    stream = method.stream_type is not StreamType.UNARY
+    accepted = (
+        [stream_content_type(c) for c in CODECS]
+        if stream
+        else [unary_content_type(c) for c in CODECS]
+    )
+    return HTTPError(415, headers=[("accept-post", ", ".join(accepted))])
+
+
+def plan_request(
+    method: MethodInfo[Any, Any],
+    http_method: str,
+    headers: Headers,
+    query_string: bytes,
+    enabled_compressions: tuple[str, ...],
+) -> RequestPlan:
+    """Validate a request head against ``method``; raise ``HTTPError`` to reject it."""
+    stream = method.stream_type is not StreamType.UNARY
+    timeout_header = headers.get("connect-timeout-ms")
+    try:
+        timeout = parse_timeout(timeout_header) if timeout_header is not None else None
+    except ConnectError as exc:
+        raise HTTPError(exc.code.http_status, exc) from None
+
+    if http_method == "GET":
+        if stream or method.idempotency is not IdempotencyLevel.NO_SIDE_EFFECTS:
+            raise HTTPError(405, headers=[("allow", "POST")])
+        return _plan_get(query_string, headers, timeout, enabled_compressions)
+    if http_method != "POST":
+        allow = (
+            "GET, POST"
+            if method.idempotency is IdempotencyLevel.NO_SIDE_EFFECTS and not stream
+            else "POST"
+        )
+        raise HTTPError(405, headers=[("allow", allow)])
+
+    content_type = headers.get("content-type", "")
+    media, params = _media(content_type)
+    prefix = "application/connect+" if stream else "application/"
+    codec_name = media[len(prefix) :] if media.startswith(prefix) else None
+    codec = CODECS.get(codec_name) if codec_name else None
+    if codec is None or (
+        params and not (codec.name == "json" and params in ("charset=utf-8", 'charset="utf-8"'))
+    ):
+        raise _unsupported_media(method)
+
+    version = headers.get("connect-protocol-version")
+    if version is not None and version != PROTOCOL_VERSION:
+        raise HTTPError(
+            400,
+            ConnectError(
+                Code.INVALID_ARGUMENT,
+                f"connect-protocol-version must be {PROTOCOL_VERSION!r}, got {version!r}",
+            ),
+        )
+    enc_header = "connect-content-encoding" if stream else "content-encoding"
+    accept_header = "connect-accept-encoding" if stream else "accept-encoding"
+    req_comp = _request_compression(headers.get(enc_header), enabled_compressions)
+    resp_comp = negotiate_compression(headers.get(accept_header), req_comp, enabled_compressions)
+    return RequestPlan(codec, stream, req_comp, resp_comp, timeout)
+
+
+def _plan_get(
+    query_string: bytes,
+    headers: Headers,
+    timeout: float | None,
+    enabled: tuple[str, ...],
+) -> RequestPlan:
+    query = urllib.parse.parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
+
+    def one(name: str) -> str | None:
+        values = query.get(name)
+        return values[0] if values else None
+
+    def bad(message: str) -> HTTPError:
+        return HTTPError(400, ConnectError(Code.INVALID_ARGUMENT, message))
+
+    version = one("connect")
+    if version is not None and version != "v" + PROTOCOL_VERSION:
+        raise bad(f"query parameter connect must be 'v{PROTOCOL_VERSION}', got {version!r}")
+    encoding = one("encoding")
+    if encoding is None:
+        raise bad("missing query parameter 'encoding'")
+    codec = CODECS.get(encoding)
+    if codec is None:
+        raise HTTPError(415, ConnectError(Code.UNIMPLEMENTED, f"unsupported encoding {encoding!r}"))
+    raw = one("message") or ""
+    if one("base64") == "1":
+        try:
+            message = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise bad(f"query parameter 'message' is not base64: {exc}") from exc
+    else:
+        message = raw.encode()
+    req_comp = _request_compression(one("compression"), enabled)
+    resp_comp = negotiate_compression(headers.get("accept-encoding"), req_comp, enabled)
+    return RequestPlan(codec, False, req_comp, resp_comp, timeout, get_message=message)
+
+
+def _encode_headers(headers: Iterable[tuple[str, str]]) -> RawHeaders:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+def unary_response_head(
+    plan: RequestPlan,
+    compressed: bool,
+    headers: CIMultiDict[str],
+    trailers: CIMultiDict[str],
+) -> RawHeaders:
+    """Headers of a successful unary response; trailers ride along as ``trailer-`` headers."""
+    out: list[tuple[str, str]] = [("content-type", unary_content_type(plan.codec.name))]
+    if compressed and plan.response_compression is not None:
+        out.append(("content-encoding", plan.response_compression.name))
+    out.extend(headers.items())
+    out.extend((UNARY_TRAILER_PREFIX + k, v) for k, v in trailers.items())
+    return _encode_headers(out)
+
+
+def unary_error_response(
+    error: ConnectError,
+    headers: CIMultiDict[str],
+    trailers: CIMultiDict[str],
+) -> tuple[int, RawHeaders, bytes]:
+    """Status, headers and JSON body of a unary error response."""
+    out: list[tuple[str, str]] = [("content-type", "application/json")]
+    out.extend(headers.items())
+    out.extend((UNARY_TRAILER_PREFIX + k, v) for k, v in trailers.items())
+    out.extend((UNARY_TRAILER_PREFIX + k, v) for k, v in error.metadata.items())
+    return error.code.http_status, _encode_headers(out), encode_error_json(error)
+
+
+def stream_response_head(plan: RequestPlan, headers: CIMultiDict[str]) -> RawHeaders:
+    """Headers of a streaming response (always status 200)."""
+    out: list[tuple[str, str]] = [("content-type", stream_content_type(plan.codec.name))]
+    if plan.response_compression is not None:
+        out.append(("connect-content-encoding", plan.response_compression.name))
+    out.extend(headers.items())
+    return _encode_headers(out)
+
+
+def http_error_response(err: HTTPError) -> tuple[int, RawHeaders, bytes]:
+    """Status, headers and body for a request rejected before the handler."""
+    out = list(err.headers)
+    body = b""
+    if err.error is not None:
+        out.append(("content-type", "application/json"))
+        body = encode_error_json(err.error)
+    return err.status, _encode_headers(out), body

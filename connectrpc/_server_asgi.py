@@ -1,0 +1,404 @@
+"""The ASGI 3 application that serves Connect RPCs.
+
+This is the IO layer of the server: it reads the request through ASGI ``receive``, asks the
+pure protocol module how to interpret it, runs the handler under the client's deadline and
+writes the response through ``send``. Over HTTP/2 (hypercorn) a bidi handler's responses
+flow while requests are still arriving; over HTTP/1.1 clients send the whole request first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+from multidict import CIMultiDict
+
+from . import _compression
+from ._code import Code
+from ._codec import CodecError
+from ._deadline import Deadline
+from ._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeReader, encode_envelope
+from ._error import ConnectError
+from ._handler import Handler
+from ._protocol_connect import encode_end_stream, encode_stream_message
+from ._protocol_connect_server import (
+    HTTPError,
+    RequestPlan,
+    http_error_response,
+    plan_request,
+    stream_response_head,
+    unary_error_response,
+    unary_response_head,
+)
+from ._server_context import RequestContext
+from .method import StreamType
+
+__all__ = ["ConnectASGIApplication", "ServerOptions"]
+
+logger = logging.getLogger("connectrpc.server")
+
+Scope = MutableMapping[str, Any]
+Message_ = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message_]]
+Send = Callable[[Message_], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Server-wide settings.
+
+    Attributes:
+        read_max_bytes: the largest request message accepted, measured after decompression;
+            larger ones fail with ``resource_exhausted``. ``None`` disables the limit.
+        compressions: compressions the server accepts and may respond with; ``None`` means
+            every one installed.
+        compress_min_bytes: response messages smaller than this are sent uncompressed.
+    """
+
+    read_max_bytes: int | None = 4 * 1024 * 1024
+    compressions: tuple[str, ...] | None = None
+    compress_min_bytes: int = 1024
+
+
+class _ClientGoneError(Exception):
+    """The client disconnected; there is nobody to answer."""
+
+
+def _decompress(plan: RequestPlan, data: bytes, limit: int | None) -> bytes:
+    comp = plan.request_compression
+    if comp is None:
+        if limit is not None and len(data) > limit:
+            raise ConnectError(
+                Code.RESOURCE_EXHAUSTED,
+                f"message size {len(data)} is larger than the configured limit of {limit} bytes",
+            )
+        return data
+    try:
+        return comp.decompress(data, limit)
+    except _compression.DecompressError as exc:
+        raise ConnectError(Code.INVALID_ARGUMENT, f"failed to decompress request: {exc}") from exc
+
+
+def _decode(plan: RequestPlan, data: bytes, message_type: type[Message]) -> Message:
+    try:
+        return plan.codec.decode(data, message_type)
+    except CodecError as exc:
+        raise ConnectError(Code.INVALID_ARGUMENT, f"failed to decode request: {exc}") from exc
+
+
+class _RequestStream(AsyncIterator[Message]):
+    """The request messages of a streaming call, decoded as they arrive."""
+
+    def __init__(
+        self, receive: Receive, plan: RequestPlan, message_type: type[Message], limit: int | None
+    ) -> None:
+        self._receive = receive
+        self._plan = plan
+        self._type = message_type
+        self._limit = limit
+        self._reader = EnvelopeReader(limit)
+        self._pending: collections.deque[bytes] = collections.deque()
+        self.eof = False
+
+    def __aiter__(self) -> _RequestStream:
+        return self
+
+    async def __anext__(self) -> Message:
+        while not self._pending:
+            if self.eof:
+                incomplete = self._reader.incomplete_error()
+                if incomplete is not None:
+                    raise ConnectError(Code.INVALID_ARGUMENT, incomplete.message)
+                raise StopAsyncIteration
+            msg = await self._receive()
+            if msg["type"] == "http.disconnect":
+                raise _ClientGoneError
+            if not msg.get("more_body", False):
+                self.eof = True
+            for env in self._reader.feed(msg.get("body", b"")):
+                if env.flags & ~FLAG_COMPRESSED:
+                    raise ConnectError(
+                        Code.INVALID_ARGUMENT, f"invalid envelope flags {env.flags:#04x}"
+                    )
+                data = env.data
+                if env.flags & FLAG_COMPRESSED:
+                    if self._plan.request_compression is None:
+                        raise ConnectError(
+                            Code.INTERNAL,
+                            "protocol error: compressed message without connect-content-encoding",
+                        )
+                    data = _decompress(self._plan, data, self._limit)
+                self._pending.append(data)
+        return _decode(self._plan, self._pending.popleft(), self._type)
+
+    async def single(self, procedure: str) -> Message:
+        """The one request message of a server-streaming call."""
+        try:
+            message = await self.__anext__()
+        except StopAsyncIteration:
+            raise ConnectError(
+                Code.INVALID_ARGUMENT, f"{procedure} expects one request message, got none"
+            ) from None
+        try:
+            await self.__anext__()
+        except StopAsyncIteration:
+            return message
+        raise ConnectError(
+            Code.INVALID_ARGUMENT, f"{procedure} expects one request message, got several"
+        )
+
+
+async def _read_body(receive: Receive, limit: int | None) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise _ClientGoneError
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise ConnectError(
+                Code.RESOURCE_EXHAUSTED,
+                f"request body is larger than the configured limit of {limit} bytes",
+            )
+        chunks.append(chunk)
+        if not msg.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _internal(exc: BaseException, procedure: str) -> ConnectError:
+    logger.error("unhandled exception in %s", procedure, exc_info=exc)
+    return ConnectError(Code.INTERNAL, "internal error")
+
+
+class ConnectASGIApplication:
+    """An ASGI 3 application serving the given handlers.
+
+    Mount it in Starlette or FastAPI, or run it under hypercorn or uvicorn. Requests for
+    unknown procedures get HTTP 404 (``unimplemented``).
+    """
+
+    def __init__(
+        self, handlers: Sequence[Handler], *, options: ServerOptions | None = None
+    ) -> None:
+        self._options = options = options or ServerOptions()
+        self._routes: dict[str, Handler] = {}
+        for handler in handlers:
+            procedure = handler.method.procedure
+            if procedure in self._routes:
+                raise ValueError(f"two handlers for {procedure}")
+            self._routes[procedure] = handler
+        if options.compressions is None:
+            self._compressions = _compression.available()
+        else:
+            for name in options.compressions:
+                if _compression.get(name) is None:
+                    raise ValueError(f"compression {name!r} is not installed")
+            self._compressions = options.compressions
+
+    @property
+    def procedures(self) -> tuple[str, ...]:
+        """The HTTP paths this application serves."""
+        return tuple(self._routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise ValueError(f"ConnectASGIApplication serves HTTP, not {scope['type']!r}")
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        handler = self._routes.get(path)
+        if handler is None:
+            await _send_simple(
+                send,
+                *http_error_response(
+                    HTTPError(404, ConnectError(Code.UNIMPLEMENTED, f"{path} is not implemented"))
+                ),
+            )
+            return
+        headers: CIMultiDict[str] = CIMultiDict(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+        )
+        try:
+            plan = plan_request(
+                handler.method,
+                scope["method"],
+                headers,
+                scope.get("query_string", b""),
+                self._compressions,
+            )
+        except HTTPError as exc:
+            await _send_simple(send, *http_error_response(exc))
+            return
+        client = scope.get("client")
+        ctx = RequestContext(
+            handler.method,
+            headers,
+            scope["method"],
+            (client[0], client[1]) if client else None,
+            plan.timeout,
+        )
+        try:
+            if plan.stream:
+                await self._serve_stream(handler, plan, ctx, receive, send)
+            else:
+                await self._serve_unary(handler, plan, ctx, receive, send)
+        except _ClientGoneError:
+            return
+
+    async def _serve_unary(
+        self, handler: Handler, plan: RequestPlan, ctx: RequestContext, receive: Receive, send: Send
+    ) -> None:
+        limit = self._options.read_max_bytes
+        method = handler.method
+        try:
+            with Deadline(plan.timeout):
+                if plan.get_message is not None:
+                    body = plan.get_message
+                else:
+                    wire_limit = None if plan.request_compression else limit
+                    body = await _read_body(receive, wire_limit)
+                request = _decode(plan, _decompress(plan, body, limit), method.input)
+                response = await handler.fn(request, ctx)
+            if not isinstance(response, method.output):
+                raise TypeError(
+                    f"{method.procedure} handler returned {type(response).__name__}, "
+                    f"expected {method.output.__name__}"
+                )
+            data = plan.codec.encode(response)
+        except ConnectError as exc:
+            await _send_simple(
+                send, *unary_error_response(exc, ctx.response_headers, ctx.response_trailers)
+            )
+            return
+        except (_ClientGoneError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            err = _internal(exc, method.procedure)
+            await _send_simple(
+                send, *unary_error_response(err, ctx.response_headers, ctx.response_trailers)
+            )
+            return
+        compressed = False
+        comp = plan.response_compression
+        if comp is not None and len(data) >= self._options.compress_min_bytes:
+            data = comp.compress(data)
+            compressed = True
+        head = unary_response_head(plan, compressed, ctx.response_headers, ctx.response_trailers)
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        await send({"type": "http.response.body", "body": data})
+
+    async def _serve_stream(
+        self, handler: Handler, plan: RequestPlan, ctx: RequestContext, receive: Receive, send: Send
+    ) -> None:
+        method = handler.method
+        requests = _RequestStream(receive, plan, method.input, self._options.read_max_bytes)
+        comp = plan.response_compression
+        min_bytes = self._options.compress_min_bytes
+        started = False
+        watcher: asyncio.Task[None] | None = None
+
+        async def start() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                head = stream_response_head(plan, ctx.response_headers)
+                await send({"type": "http.response.start", "status": 200, "headers": head})
+
+        async def emit(message: Message) -> None:
+            if not isinstance(message, method.output):
+                raise TypeError(
+                    f"{method.procedure} handler produced {type(message).__name__}, "
+                    f"expected {method.output.__name__}"
+                )
+            await start()
+            data = plan.codec.encode(message)
+            frame = encode_stream_message(data, comp if len(data) >= min_bytes else None)
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+
+        def watch_disconnect() -> None:
+            # Once the request body is done, the only thing left to receive is a disconnect:
+            # cancel the handler then, so an abandoned stream stops producing.
+            nonlocal watcher
+            if watcher is None:
+                task = asyncio.current_task()
+                assert task is not None
+                watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
+
+        error: ConnectError | None = None
+        try:
+            with Deadline(plan.timeout):
+                kind = method.stream_type
+                if kind is StreamType.CLIENT_STREAM:
+                    response = await handler.fn(requests, ctx)
+                    await emit(response)
+                elif kind is StreamType.SERVER_STREAM:
+                    request = await requests.single(method.procedure)
+                    watch_disconnect()
+                    async for response in handler.fn(request, ctx):
+                        await emit(response)
+                else:
+                    async for response in handler.fn(requests, ctx):
+                        await emit(response)
+                        if requests.eof:
+                            watch_disconnect()
+        except ConnectError as exc:
+            error = exc
+        except asyncio.CancelledError:
+            if watcher is not None and watcher.done() and not watcher.cancelled():
+                return  # the client went away
+            raise
+        except _ClientGoneError:
+            return
+        except Exception as exc:
+            error = _internal(exc, method.procedure)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+        await start()
+        trailers = CIMultiDict(ctx.response_trailers)
+        if error is not None:
+            trailers.extend(error.metadata)
+        end = encode_end_stream(error, trailers)
+        await send(
+            {
+                "type": "http.response.body",
+                "body": encode_envelope(FLAG_END_STREAM, end),
+                "more_body": False,
+            }
+        )
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            task.cancel()
+            return
+
+
+async def _send_simple(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif msg["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,190 @@
+"""An in-memory client transport that calls an ASGI application directly, with no sockets.
+
+Useful for testing services: ``AsyncConnectClient(url, ASGITransport(app))`` exercises the
+whole client and server protocol stack, deterministically and fast. Request bodies stream
+into the app while its response streams out, so bidi calls are full-duplex here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from collections.abc import AsyncIterable, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from multidict import CIMultiDict
+
+from ._code import Code
+from ._error import ConnectError
+from ._transport import AsyncTransport, HTTPRequest, TransportResponse
+
+__all__ = ["ASGITransport"]
+
+ASGIApp = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[MutableMapping[str, Any]]],
+        Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+_END = object()
+
+
+class _ASGIResponse(TransportResponse):
+    def __init__(
+        self,
+        status: int,
+        headers: CIMultiDict[str],
+        chunks: asyncio.Queue[object],
+        app_task: asyncio.Task[None],
+        pump: asyncio.Task[None] | None,
+        disconnected: asyncio.Event,
+        deadline: float | None,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self._chunks = chunks
+        self._task = app_task
+        self._pump = pump
+        self._disconnected = disconnected
+        self._deadline = deadline
+        self._done = False
+
+    async def read(self) -> bytes:
+        if self._done:
+            return b""
+        item = await _wait(self._chunks.get(), self._deadline)
+        if item is _END:
+            self._done = True
+            return b""
+        if isinstance(item, BaseException):
+            raise ConnectError(Code.INTERNAL, f"application failed: {item!r}") from item
+        assert isinstance(item, bytes)
+        return item
+
+    async def close(self, *, abort: bool) -> None:
+        self._disconnected.set()
+        if self._pump is not None:
+            self._pump.cancel()
+        if abort:
+            self._task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._pump, self._task) if t is not None), return_exceptions=True
+        )
+
+
+async def _wait(aw: Awaitable[Any], deadline: float | None) -> Any:
+    if deadline is None:
+        return await aw
+    remaining = deadline - asyncio.get_running_loop().time()
+    try:
+        return await asyncio.wait_for(aw, max(remaining, 0))
+    except asyncio.TimeoutError:
+        raise ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded") from None
+
+
+class ASGITransport(AsyncTransport):
+    """Sends each request straight into ``app`` as an ASGI ``http`` scope."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        client: tuple[str, int] = ("127.0.0.1", 50000),
+        http_version: str = "2",
+    ) -> None:
+        self._app = app
+        self._client = client
+        self._http_version = http_version
+
+    async def send(self, request: HTTPRequest) -> TransportResponse:
+        loop = asyncio.get_running_loop()
+        deadline = None if request.timeout is None else loop.time() + request.timeout
+        url = urllib.parse.urlsplit(request.url)
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": self._http_version,
+            "method": request.method,
+            "scheme": url.scheme or "http",
+            "path": urllib.parse.unquote(url.path),
+            "raw_path": url.path.encode(),
+            "query_string": url.query.encode(),
+            "root_path": "",
+            "headers": [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in request.headers.items()
+            ],
+            "client": self._client,
+            "server": (url.hostname or "testserver", url.port or 80),
+        }
+        body_q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        out_q: asyncio.Queue[object] = asyncio.Queue()
+        head: asyncio.Future[tuple[int, CIMultiDict[str]]] = loop.create_future()
+        disconnected = asyncio.Event()
+        pump: asyncio.Task[None] | None = None
+
+        if isinstance(request.body, (bytes, bytearray)):
+            body_q.put_nowait({"type": "http.request", "body": bytes(request.body)})
+        else:
+            pump = asyncio.ensure_future(_pump(request.body, body_q))
+
+        body_done = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal body_done
+            if not body_done:
+                msg = await body_q.get()
+                if msg["type"] == "http.request" and not msg.get("more_body", False):
+                    body_done = True
+                return msg
+            await disconnected.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(msg: MutableMapping[str, Any]) -> None:
+            if msg["type"] == "http.response.start":
+                headers: CIMultiDict[str] = CIMultiDict(
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in msg.get("headers", [])
+                )
+                head.set_result((msg["status"], headers))
+            elif msg["type"] == "http.response.body":
+                if msg.get("body"):
+                    out_q.put_nowait(bytes(msg["body"]))
+                if not msg.get("more_body", False):
+                    out_q.put_nowait(_END)
+
+        async def run() -> None:
+            try:
+                await self._app(scope, receive, send)
+            except BaseException as exc:
+                if not head.done():
+                    head.set_exception(exc)
+                else:
+                    out_q.put_nowait(exc)
+                raise
+            finally:
+                if not head.done():
+                    head.set_exception(RuntimeError("application sent no response"))
+                out_q.put_nowait(_END)
+
+        task = asyncio.ensure_future(run())
+        try:
+            status, headers = await _wait(asyncio.shield(head), deadline)
+        except BaseException:
+            disconnected.set()
+            for t in (pump, task):
+                if t is not None:
+                    t.cancel()
+            await asyncio.gather(
+                *(t for t in (pump, task) if t is not None), return_exceptions=True
+            )
+            raise
+        return _ASGIResponse(status, headers, out_q, task, pump, disconnected, deadline)
+
+
+async def _pump(body: AsyncIterable[bytes], queue: asyncio.Queue[dict[str, Any]]) -> None:
+    async for chunk in body:
+        queue.put_nowait({"type": "http.request", "body": chunk, "more_body": True})
+    queue.put_nowait({"type": "http.request", "body": b"", "more_body": False})

@@ -1,0 +1,93 @@
+"""A small service over well-known types, for public-API tests without generated code."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from google.protobuf import wrappers_pb2
+
+from connectrpc.errors import Code, ConnectError
+from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
+from connectrpc.server import (
+    ConnectASGIApplication,
+    RequestContext,
+    ServerOptions,
+    bidi_stream_handler,
+    client_stream_handler,
+    server_stream_handler,
+    unary_handler,
+)
+
+S = wrappers_pb2.StringValue
+SERVICE = "test.v1.EchoService"
+
+ECHO: MethodInfo[S, S] = MethodInfo(
+    SERVICE, "Echo", S, S, StreamType.UNARY, IdempotencyLevel.NO_SIDE_EFFECTS
+)
+FAIL: MethodInfo[S, S] = MethodInfo(SERVICE, "Fail", S, S, StreamType.UNARY)
+SLOW: MethodInfo[S, S] = MethodInfo(SERVICE, "Slow", S, S, StreamType.UNARY)
+CONCAT: MethodInfo[S, S] = MethodInfo(SERVICE, "Concat", S, S, StreamType.CLIENT_STREAM)
+SPLIT: MethodInfo[S, S] = MethodInfo(SERVICE, "Split", S, S, StreamType.SERVER_STREAM)
+UPPER: MethodInfo[S, S] = MethodInfo(SERVICE, "Upper", S, S, StreamType.BIDI_STREAM)
+MISSING: MethodInfo[S, S] = MethodInfo(SERVICE, "Missing", S, S, StreamType.UNARY)
+
+
+class EchoService:
+    """Echo-style handlers that exercise headers, trailers, errors and deadlines."""
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+
+    async def echo(self, request: S, ctx: RequestContext) -> S:
+        ctx.response_headers["x-echo-method"] = ctx.http_method
+        ctx.response_trailers["x-echo-trailer"] = "done"
+        if "x-echo" in ctx.request_headers:
+            ctx.response_headers["x-echo"] = ctx.request_headers["x-echo"]
+        return S(value=request.value)
+
+    async def fail(self, request: S, ctx: RequestContext) -> S:
+        ctx.response_trailers["x-why"] = "asked"
+        if request.value == "crash":
+            raise RuntimeError("secret internal detail")
+        raise ConnectError(
+            Code.FAILED_PRECONDITION, request.value, details=[wrappers_pb2.Int32Value(value=7)]
+        )
+
+    async def slow(self, request: S, ctx: RequestContext) -> S:
+        try:
+            await asyncio.sleep(float(request.value or "10"))
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return S(value="late")
+
+    async def concat(self, requests: AsyncIterator[S], ctx: RequestContext) -> S:
+        parts = [r.value async for r in requests]
+        return S(value="".join(parts))
+
+    async def split(self, request: S, ctx: RequestContext) -> AsyncIterator[S]:
+        ctx.response_headers["x-count"] = str(len(request.value))
+        for ch in request.value:
+            if ch == "!":
+                raise ConnectError(Code.ABORTED, "bang", metadata={"x-at": "bang"})
+            yield S(value=ch)
+        ctx.response_trailers["x-end"] = "yes"
+
+    async def upper(self, requests: AsyncIterator[S], ctx: RequestContext) -> AsyncIterator[S]:
+        async for r in requests:
+            yield S(value=r.value.upper())
+
+
+def make_app(service: EchoService, options: ServerOptions | None = None) -> ConnectASGIApplication:
+    return ConnectASGIApplication(
+        [
+            unary_handler(ECHO, service.echo),
+            unary_handler(FAIL, service.fail),
+            unary_handler(SLOW, service.slow),
+            client_stream_handler(CONCAT, service.concat),
+            server_stream_handler(SPLIT, service.split),
+            bidi_stream_handler(UPPER, service.upper),
+        ],
+        options=options,
+    )

@@ -1,0 +1,168 @@
+"""Public API over the in-memory transport: our client against our ASGI app, no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from google.protobuf import wrappers_pb2
+
+from connectrpc.client import AsyncConnectClient, ClientOptions
+from connectrpc.errors import Code, ConnectError
+from connectrpc.server import ServerOptions
+from connectrpc.testing import ASGITransport
+
+from ._service import CONCAT, ECHO, FAIL, MISSING, SLOW, SPLIT, UPPER, EchoService, S, make_app
+
+CODECS = ["proto", "json"]
+COMPRESSIONS = [None, "gzip", "br", "zstd"]
+
+
+def client_for(
+    service: EchoService | None = None,
+    server_options: ServerOptions | None = None,
+    **options: object,
+) -> AsyncConnectClient:
+    app = make_app(service or EchoService(), server_options)
+    return AsyncConnectClient(
+        "http://test",
+        ASGITransport(app),
+        options=ClientOptions(**options),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+async def test_unary(codec: str, compression: str | None) -> None:
+    client = client_for(codec=codec, send_compression=compression)
+    out = await client.call_unary(ECHO, S(value="hi" * 1000), extra_headers={"x-echo": "1"})
+    assert out.error() is None
+    msg = out.message()
+    assert msg is not None
+    assert msg.value == "hi" * 1000
+    assert out.response_headers()["x-echo"] == "1"
+    assert out.response_trailers()["x-echo-trailer"] == "done"
+    assert "trailer-x-echo-trailer" not in out.response_headers()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("compression", [None, "gzip"])
+async def test_unary_get(codec: str, compression: str | None) -> None:
+    client = client_for(codec=codec, send_compression=compression)
+    out = await client.call_unary(ECHO, S(value="a b&c=d/é"), use_get=True)
+    assert out.error() is None
+    assert out.message() == S(value="a b&c=d/é")
+    assert out.response_headers()["x-echo-method"] == "GET"
+
+
+async def test_get_refused_for_side_effects() -> None:
+    with pytest.raises(ValueError, match="NO_SIDE_EFFECTS"):
+        await client_for().call_unary(FAIL, S(), use_get=True)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+async def test_unary_error_with_details(codec: str) -> None:
+    client = client_for(codec=codec)
+    out = await client.call_unary(FAIL, S(value="nope"))
+    err = out.error()
+    assert err is not None
+    assert err.code is Code.FAILED_PRECONDITION
+    assert err.message == "nope"
+    assert err.wire
+    assert err.details[0].unpack(wrappers_pb2.Int32Value) == wrappers_pb2.Int32Value(value=7)
+    assert out.response_trailers()["x-why"] == "asked"
+    with pytest.raises(ConnectError) as info:
+        await client.unary(FAIL, S(value="nope"))
+    assert info.value.code is Code.FAILED_PRECONDITION
+
+
+async def test_unexpected_exception_is_internal_without_leak() -> None:
+    out = await client_for().call_unary(FAIL, S(value="crash"))
+    err = out.error()
+    assert err is not None
+    assert err.code is Code.INTERNAL
+    assert "secret" not in err.message
+
+
+async def test_unknown_method_is_unimplemented() -> None:
+    out = await client_for().call_unary(MISSING, S())
+    err = out.error()
+    assert err is not None
+    assert err.code is Code.UNIMPLEMENTED
+
+
+async def test_deadline_exceeded_cancels_handler() -> None:
+    service = EchoService()
+    client = client_for(service)
+    out = await client.call_unary(SLOW, S(value="5"), timeout_seconds=0.05)
+    err = out.error()
+    assert err is not None
+    assert err.code is Code.DEADLINE_EXCEEDED
+    await asyncio.wait_for(service.cancelled.wait(), 1)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+async def test_client_stream(codec: str, compression: str | None) -> None:
+    client = client_for(codec=codec, send_compression=compression)
+
+    async def gen() -> AsyncIterator[S]:
+        for part in ("a", "b", "c"):
+            yield S(value=part)
+
+    assert await client.client_stream(CONCAT, gen()) == S(value="abc")
+    assert await client.client_stream(CONCAT, [S(value="x")] * 3) == S(value="xxx")
+    assert await client.client_stream(CONCAT, []) == S(value="")
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+async def test_server_stream(codec: str, compression: str | None) -> None:
+    client = client_for(codec=codec, send_compression=compression)
+    got = [m.value async for m in client.server_stream(SPLIT, S(value="abc"))]
+    assert got == ["a", "b", "c"]
+    output = await client.call_server_stream(SPLIT, S(value="xy"))
+    assert output.response_headers()["x-count"] == "2"
+    with pytest.raises(RuntimeError, match="trailers"):
+        output.response_trailers()
+    async with output:
+        assert [m.value async for m in output] == ["x", "y"]
+    assert output.error() is None
+    assert output.response_trailers()["x-end"] == "yes"
+
+
+async def test_server_stream_error_midway() -> None:
+    client = client_for()
+    output = await client.call_server_stream(SPLIT, S(value="ab!c"))
+    async with output:
+        assert [m.value async for m in output] == ["a", "b"]
+    err = output.error()
+    assert err is not None
+    assert err.code is Code.ABORTED
+    assert output.response_trailers()["x-at"] == "bang"
+    with pytest.raises(ConnectError, match="bang"):
+        async for _ in client.server_stream(SPLIT, S(value="!")):
+            pass
+
+
+async def test_bidi() -> None:
+    client = client_for()
+    got = [m.value async for m in client.bidi_stream(UPPER, [S(value="a"), S(value="b")])]
+    assert got == ["A", "B"]
+
+
+async def test_receive_limit_after_decompression() -> None:
+    # 100 KB of one letter compresses to ~100 bytes; the server must still refuse it.
+    client = client_for(
+        server_options=ServerOptions(read_max_bytes=10_000), send_compression="gzip"
+    )
+    out = await client.call_unary(ECHO, S(value="a" * 100_000))
+    err = out.error()
+    assert err is not None
+    assert err.code is Code.RESOURCE_EXHAUSTED
+    client = client_for(read_max_bytes=10_000)
+    out = await client.call_unary(ECHO, S(value="a" * 100_000))
+    err = out.error()
+    assert err is not None
+    assert err.code is Code.RESOURCE_EXHAUSTED
