@@ -131,10 +131,7 @@ def split_unary_trailers(headers: Headers) -> tuple[CIMultiDict[str], CIMultiDic
 def _b64decode(value: str) -> bytes:
     """Decode standard or URL-safe base64, padded or not (Connect senders vary)."""
     value = value.strip()
-    padded = value + "=" * (-len(value) % 4)
-    if "-" in value or "_" in value:
-        return base64.urlsafe_b64decode(padded)
-    return base64.b64decode(padded, validate=True)
+    return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
 
 
 def _error_from_obj(obj: Any, http_status: int | None) -> ConnectError:

@@ -206,7 +206,7 @@ def _plan_get(
     raw = one("message") or ""
     if one("base64") == "1":
         try:
-            message = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            message = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError) as exc:
             raise bad(f"query parameter 'message' is not base64: {exc}") from exc
     else:
