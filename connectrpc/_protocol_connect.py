@@ -139,13 +139,12 @@ def _error_from_obj(obj: Any, http_status: int | None) -> ConnectError:
     if not isinstance(obj, dict):
         raise ValueError("error is not a JSON object")
     code_name = obj.get("code")
-    code: Code | None
-    if code_name is None or code_name == "":
-        code = code_from_http_status(http_status) if http_status is not None else Code.UNKNOWN
-    elif isinstance(code_name, str):
-        code = Code.from_wire(code_name) or Code.UNKNOWN
-    else:
+    if code_name is not None and not isinstance(code_name, str):
         raise ValueError("error code is not a string")
+    # A missing or unrecognized code falls back to what the HTTP status implies.
+    code = Code.from_wire(code_name) if code_name else None
+    if code is None:
+        code = code_from_http_status(http_status) if http_status is not None else Code.UNKNOWN
     message = obj.get("message", "")
     if not isinstance(message, str):
         raise ValueError("error message is not a string")
