@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +42,11 @@ __all__ = ["ConnectASGIApplication", "ServerOptions"]
 
 logger = logging.getLogger("connectrpc.server")
 
-Scope = MutableMapping[str, Any]
-Message_ = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message_]]
-Send = Callable[[Message_], Awaitable[None]]
+# Loose on purpose: servers type these as TypedDict unions, which only a Mapping[str, Any]
+# scope, an Any-returning receive and an Any-taking send accept.
+Scope = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)

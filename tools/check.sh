@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run every check: lint, format, types, unit/API/example tests, and the conformance suites.
+# This is the README's test command and exactly what CI (.ci/run) runs.
+#
+#   tools/check.sh            everything
+#   tools/check.sh --fast     skip the conformance suites
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${REPO}"
+
+fast=0
+[[ "${1:-}" == "--fast" ]] && fast=1
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+SECONDS=0
+
+step "setup"
+tools/setup.sh
+
+step "generate code (examples, conformance harness)"
+tools/gen_examples.sh
+tools/gen_conformance_protos.sh
+
+step "ruff"
+uv run ruff check .
+uv run ruff format --check .
+
+step "mypy --strict (library, generator, tests, examples, conformance, generated code)"
+tools/mypy.sh
+
+step "pytest"
+uv run pytest -q
+
+if [[ ${fast} -eq 0 ]]; then
+    step "conformance: client"
+    tools/conformance.sh client
+    step "conformance: server"
+    tools/conformance.sh server
+fi
+
+step "all checks passed in ${SECONDS}s"
