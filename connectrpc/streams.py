@@ -8,6 +8,7 @@ from typing import Generic, Protocol, TypeVar
 
 from multidict import CIMultiDict
 
+from ._code import Code
 from ._error import ConnectError
 
 __all__ = ["StreamInput", "StreamOutput"]
@@ -95,6 +96,12 @@ class StreamOutput(Generic[T]):
         return self._source.trailers
 
     async def close(self) -> None:
-        """Stop receiving and release the connection. Safe to call more than once."""
-        self._done = True
+        """Stop receiving and release the connection. Safe to call more than once.
+
+        Closing a stream before its end cancels the RPC: ``error()`` then reports
+        ``canceled``, and the trailers are empty.
+        """
+        if not self._done:
+            self._done = True
+            self._error = ConnectError(Code.CANCELED, "the stream was closed before its end")
         await self._source.aclose()

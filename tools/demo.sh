@@ -6,6 +6,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+if ! command -v uv >/dev/null 2>&1; then
+    echo "demo: installing uv from PyPI" >&2
+    python3 -m pip install --quiet --disable-pip-version-check uv
+fi
 # The lockfile pins everything; without network, fall back to uv's cache.
 uv sync --quiet || uv sync --quiet --offline
 uv run --no-sync python tools/gen_examples.py --quiet

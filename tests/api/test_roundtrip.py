@@ -166,3 +166,16 @@ async def test_receive_limit_after_decompression() -> None:
     err = out.error()
     assert err is not None
     assert err.code is Code.RESOURCE_EXHAUSTED
+
+
+async def test_closing_a_stream_early_cancels_it() -> None:
+    client = client_for()
+    output = await client.call_server_stream(SPLIT, S(value="abcdef"))
+    async with output:
+        async for message in output:
+            assert message.value == "a"
+            break
+    err = output.error()
+    assert err is not None
+    assert err.code is Code.CANCELED
+    assert len(output.response_trailers()) == 0

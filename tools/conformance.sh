@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Run the official Connect conformance suite against connect-python.
+#
+#   tools/conformance.sh [client|server|all] [extra connectconformance flags...]
+#
+# e.g. tools/conformance.sh client --run 'Basic/**'   (interactive narrowing; not for CI)
+#
+# Installs the pinned runner if missing, regenerates the harness protos into conformance/gen,
+# then runs the runner with our config, known-failing and known-flaky files. Exits non-zero if
+# any case fails. The full runner log is kept in conformance/logs/<mode>.log.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${REPO}"
+
+mode="${1:-client}"
+[[ $# -gt 0 ]] && shift
+extra=("$@")
+
+case "${mode}" in
+    client | server | all) ;;
+    *)
+        echo "usage: $0 [client|server|all] [connectconformance flags...]" >&2
+        exit 2
+        ;;
+esac
+
+runner="$(tools/install_conformance.sh | tail -n 1)"
+tools/gen_conformance_protos.sh
+# Use the project's interpreter directly: `uv run` as the runner's child would add start-up
+# time per process and sit between the runner's SIGTERM and our program.
+python_bin="$(uv run python -c 'import sys; print(sys.executable)')"
+mkdir -p conformance/logs
+
+# run_suite <client|server> <program.py>
+run_suite() {
+    local side="$1" program="$2"
+    local conf="conformance/${side}-config.yaml"
+    local log="conformance/logs/${side}.log"
+    for f in "${conf}" "${program}" \
+        "conformance/${side}-known-failing.txt" "conformance/${side}-known-flaky.txt"; do
+        if [[ ! -f "${f}" ]]; then
+            echo "conformance: ${side} mode needs ${f}, which does not exist yet" >&2
+            return 2
+        fi
+    done
+    echo "conformance: running ${side} suite (log: ${log})" >&2
+    local rc=0
+    "${runner}" --mode "${side}" --conf "${conf}" \
+        --known-failing "@conformance/${side}-known-failing.txt" \
+        --known-flaky "@conformance/${side}-known-flaky.txt" \
+        -v "${extra[@]}" \
+        -- "${python_bin}" "${program}" >"${log}" 2>&1 || rc=$?
+    # Failures in detail, then the counts.
+    grep -E '^(FAILED|ERROR|INFO): ' "${log}" | head -n 200 || true
+    grep -E '^(Computed .* test case permutation|Loaded .* known|Total cases:|[0-9]+ passed, [0-9]+ failed|\(Another [0-9]+ failed)' "${log}" || true
+    if [[ ${rc} -ne 0 ]]; then
+        echo "conformance: ${side} suite FAILED (exit ${rc}); see ${log}" >&2
+    else
+        echo "conformance: ${side} suite passed" >&2
+    fi
+    return "${rc}"
+}
+
+status=0
+if [[ "${mode}" == client || "${mode}" == all ]]; then
+    run_suite client conformance/client.py || status=$?
+fi
+if [[ "${mode}" == server || "${mode}" == all ]]; then
+    if [[ -x tools/conformance_server.sh ]]; then
+        # The server suite has its own script (parallelism tuned for the server under test).
+        tools/conformance_server.sh "${extra[@]}" || status=$?
+    else
+        run_suite server conformance/server.py || status=$?
+    fi
+fi
+exit "${status}"
