@@ -1,0 +1,41 @@
+"""``buf generate`` with our plugin as a local plugin gives the same code as protoc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def find_buf() -> str:
+    found = shutil.which("buf")
+    if found:
+        return found
+    gopath = subprocess.run(
+        ["go", "env", "GOPATH"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    candidate = Path(gopath) / "bin" / "buf"
+    assert candidate.exists(), "buf is not installed: run tools/setup.sh"
+    return str(candidate)
+
+
+def test_buf_generate_matches_protoc(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    subprocess.run(
+        [find_buf(), "generate", "--template", "buf.gen.yaml", "-o", str(tmp_path)],
+        cwd=EXAMPLES,
+        env=env,
+        check=True,
+    )
+    generated = tmp_path / "gen" / "eliza" / "v1"
+    expected = EXAMPLES / "gen" / "eliza" / "v1"
+    assert (generated / "eliza_connect.py").read_text() == (
+        expected / "eliza_connect.py"
+    ).read_text()
+    assert (generated / "eliza_pb2.pyi").exists()
+    assert (generated / "eliza_pb2.py").exists()
