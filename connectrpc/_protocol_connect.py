@@ -330,7 +330,12 @@ class ConnectUnaryDecoder(ResponseDecoder):
 
     def feed(self, data: bytes) -> list[bytes]:
         self._size += len(data)
-        if self._limit is not None and self._comp is None and self._size > self._limit:
+        limit = self._limit
+        if limit is not None and self._comp is not None:
+            # Compressed data is checked again after decompression; this only keeps what we
+            # buffer bounded (real compressed data is never twice the size of its content).
+            limit = 2 * limit + 65536
+        if limit is not None and self._size > limit:
             raise ConnectError(
                 Code.RESOURCE_EXHAUSTED,
                 f"message size is larger than the configured limit of {self._limit} bytes",

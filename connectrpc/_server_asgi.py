@@ -70,6 +70,55 @@ class _ClientGoneError(Exception):
     """The client disconnected; there is nobody to answer."""
 
 
+def _wire_limit(plan: RequestPlan, limit: int | None) -> int | None:
+    """Bound on compressed bytes buffered for one message: compressed data is rarely larger
+    than what it decompresses to, and never by this much, so memory stays bounded."""
+    if limit is None or plan.request_compression is None:
+        return limit
+    return 2 * limit + 65536
+
+
+class _DisconnectWatch:
+    """Cancels the serving task if the client disconnects once its request is complete.
+
+    After the request body has been read, the only ASGI event left to receive is
+    ``http.disconnect``; a background task waits for it so that a handler serving a client
+    that went away is cancelled instead of running to completion for nobody.
+    """
+
+    __slots__ = ("_receive", "_task", "fired")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+        self.fired = False
+
+    def start(self) -> None:
+        if self._task is None:
+            target = asyncio.current_task()
+            assert target is not None
+            self._task = asyncio.ensure_future(self._run(target))
+
+    async def _run(self, target: asyncio.Task[Any]) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.fired = True
+        target.cancel()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def client_gone(self) -> bool:
+        """Whether a ``CancelledError`` being handled came from a disconnect (and absorb it)."""
+        if not self.fired:
+            return False
+        task = asyncio.current_task()
+        if task is not None and hasattr(task, "uncancel"):
+            task.uncancel()
+        return True
+
+
 def _decompress(plan: RequestPlan, data: bytes, limit: int | None) -> bytes:
     comp = plan.request_compression
     if comp is None:
@@ -96,13 +145,19 @@ class _RequestStream(AsyncIterator[Message]):
     """The request messages of a streaming call, decoded as they arrive."""
 
     def __init__(
-        self, receive: Receive, plan: RequestPlan, message_type: type[Message], limit: int | None
+        self,
+        receive: Receive,
+        plan: RequestPlan,
+        message_type: type[Message],
+        limit: int | None,
+        watch: _DisconnectWatch,
     ) -> None:
         self._receive = receive
         self._plan = plan
         self._type = message_type
         self._limit = limit
-        self._reader = EnvelopeReader(limit)
+        self._watch = watch
+        self._reader = EnvelopeReader(_wire_limit(plan, limit))
         self._pending: collections.deque[bytes] = collections.deque()
         self.eof = False
 
@@ -121,6 +176,7 @@ class _RequestStream(AsyncIterator[Message]):
                 raise _ClientGoneError
             if not msg.get("more_body", False):
                 self.eof = True
+                self._watch.start()
             for env in self._reader.feed(msg.get("body", b"")):
                 if env.flags & ~FLAG_COMPRESSED:
                     raise ConnectError(
@@ -262,13 +318,14 @@ class ConnectASGIApplication:
     ) -> None:
         limit = self._options.read_max_bytes
         method = handler.method
+        watch = _DisconnectWatch(receive)
         try:
             with Deadline(plan.timeout):
                 if plan.get_message is not None:
                     body = plan.get_message
                 else:
-                    wire_limit = None if plan.request_compression else limit
-                    body = await _read_body(receive, wire_limit)
+                    body = await _read_body(receive, _wire_limit(plan, limit))
+                watch.start()
                 request = _decode(plan, _decompress(plan, body, limit), method.input)
                 response = await handler.fn(request, ctx)
             if not isinstance(response, method.output):
@@ -278,18 +335,26 @@ class ConnectASGIApplication:
                 )
             data = plan.codec.encode(response)
         except ConnectError as exc:
+            watch.stop()
             await _send_simple(
                 send, *unary_error_response(exc, ctx.response_headers, ctx.response_trailers)
             )
             return
-        except (_ClientGoneError, asyncio.CancelledError):
+        except asyncio.CancelledError:
+            watch.stop()
+            if watch.client_gone():
+                return
             raise
+        except _ClientGoneError:
+            return
         except Exception as exc:
+            watch.stop()
             err = _internal(exc, method.procedure)
             await _send_simple(
                 send, *unary_error_response(err, ctx.response_headers, ctx.response_trailers)
             )
             return
+        watch.stop()
         compressed = False
         comp = plan.response_compression
         if comp is not None and len(data) >= self._options.compress_min_bytes:
@@ -303,11 +368,11 @@ class ConnectASGIApplication:
         self, handler: Handler, plan: RequestPlan, ctx: RequestContext, receive: Receive, send: Send
     ) -> None:
         method = handler.method
-        requests = _RequestStream(receive, plan, method.input, self._options.read_max_bytes)
+        watch = _DisconnectWatch(receive)
+        requests = _RequestStream(receive, plan, method.input, self._options.read_max_bytes, watch)
         comp = plan.response_compression
         min_bytes = self._options.compress_min_bytes
         started = False
-        watcher: asyncio.Task[None] | None = None
 
         async def start() -> None:
             nonlocal started
@@ -327,45 +392,32 @@ class ConnectASGIApplication:
             frame = encode_stream_message(data, comp if len(data) >= min_bytes else None)
             await send({"type": "http.response.body", "body": frame, "more_body": True})
 
-        def watch_disconnect() -> None:
-            # Once the request body is done, the only thing left to receive is a disconnect:
-            # cancel the handler then, so an abandoned stream stops producing.
-            nonlocal watcher
-            if watcher is None:
-                task = asyncio.current_task()
-                assert task is not None
-                watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
-
         error: ConnectError | None = None
         try:
             with Deadline(plan.timeout):
                 kind = method.stream_type
                 if kind is StreamType.CLIENT_STREAM:
-                    response = await handler.fn(requests, ctx)
-                    await emit(response)
+                    await emit(await handler.fn(requests, ctx))
                 elif kind is StreamType.SERVER_STREAM:
                     request = await requests.single(method.procedure)
-                    watch_disconnect()
                     async for response in handler.fn(request, ctx):
                         await emit(response)
                 else:
                     async for response in handler.fn(requests, ctx):
                         await emit(response)
-                        if requests.eof:
-                            watch_disconnect()
         except ConnectError as exc:
             error = exc
         except asyncio.CancelledError:
-            if watcher is not None and watcher.done() and not watcher.cancelled():
-                return  # the client went away
+            watch.stop()
+            if watch.client_gone():
+                return
             raise
         except _ClientGoneError:
             return
         except Exception as exc:
             error = _internal(exc, method.procedure)
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            watch.stop()
         await start()
         trailers = CIMultiDict(ctx.response_trailers)
         if error is not None:
@@ -378,14 +430,6 @@ class ConnectASGIApplication:
                 "more_body": False,
             }
         )
-
-
-async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            task.cancel()
-            return
 
 
 async def _send_simple(

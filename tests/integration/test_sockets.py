@@ -1,0 +1,130 @@
+"""Our client against our ASGI app under real servers on 127.0.0.1 (hypercorn, uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import uvicorn
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from connectrpc.client import AsyncConnectClient
+from connectrpc.errors import Code
+from connectrpc.method import MethodInfo, StreamType
+from connectrpc.server import ConnectASGIApplication, RequestContext, server_stream_handler
+
+from ..api._service import ECHO, SLOW, SPLIT, EchoService, S, make_app
+
+FOREVER: MethodInfo[S, S] = MethodInfo("test.v1.Forever", "Stream", S, S, StreamType.SERVER_STREAM)
+
+
+class Forever:
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+
+    async def stream(self, request: S, ctx: RequestContext) -> AsyncIterator[S]:
+        try:
+            while True:
+                yield S(value="tick")
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+def _socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def _hypercorn(app: ConnectASGIApplication) -> tuple[str, asyncio.Event, asyncio.Task[None]]:
+    sock = _socket()
+    config = Config()
+    port = sock.getsockname()[1]
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns the socket from here on
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))
+    await asyncio.sleep(0.2)
+    return f"http://127.0.0.1:{port}", stop, task
+
+
+async def _uvicorn(app: ConnectASGIApplication) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
+    sock = _socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, task
+
+
+@pytest.mark.parametrize("server", ["hypercorn", "uvicorn"])
+async def test_all_shapes_over_sockets(server: str) -> None:
+    service = EchoService()
+    app = make_app(service)
+    if server == "hypercorn":
+        url, stop, task = await _hypercorn(app)
+    else:
+        url, uv, task = await _uvicorn(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = AsyncConnectClient(url, session)
+            assert await client.unary(ECHO, S(value="x")) == S(value="x")
+            assert await client.unary(ECHO, S(value="y"), use_get=True) == S(value="y")
+            got = [m.value async for m in client.server_stream(SPLIT, S(value="abc"))]
+            assert got == ["a", "b", "c"]
+            out = await client.call_unary(SLOW, S(value="5"), timeout_seconds=0.1)
+            err = out.error()
+            assert err is not None
+            assert err.code is Code.DEADLINE_EXCEEDED
+            await asyncio.wait_for(service.cancelled.wait(), 2)
+    finally:
+        if server == "hypercorn":
+            stop.set()
+        else:
+            uv.should_exit = True
+        await asyncio.wait_for(task, 5)
+
+
+async def test_client_closing_a_stream_cancels_the_handler() -> None:
+    forever = Forever()
+    app = ConnectASGIApplication([server_stream_handler(FOREVER, forever.stream)])
+    url, stop, task = await _hypercorn(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = AsyncConnectClient(url, session)
+            output = await client.call_server_stream(FOREVER, S())
+            async with output:
+                async for _ in output:
+                    break
+            await asyncio.wait_for(forever.cancelled.wait(), 2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_client_deadline_releases_the_connection() -> None:
+    service = EchoService()
+    url, stop, task = await _hypercorn(make_app(service))
+    try:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = AsyncConnectClient(url, session)
+            for _ in range(3):
+                out = await client.call_unary(SLOW, S(value="5"), timeout_seconds=0.05)
+                err = out.error()
+                assert err is not None
+                assert err.code is Code.DEADLINE_EXCEEDED
+            # With a pool of one connection, this only works if every timed-out call gave
+            # its connection back.
+            assert await client.unary(ECHO, S(value="ok"), timeout_seconds=2) == S(value="ok")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
