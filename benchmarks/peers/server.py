@@ -1,0 +1,151 @@
+"""One Python server peer. Run by benchmarks/run.py with the peer's own interpreter:
+
+    python server.py --impl ours|official|grpc [--server uvicorn|hypercorn] --port N
+
+PYTHONPATH must hold the peer's generated code (benchmarks/.gen/<impl>). Every server uses
+the stdlib asyncio event loop; the uvicorn ones use httptools; compression is off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench.v1.bench_pb2 import DownloadRequest, Payload, UploadSummary
+from common import chunk
+
+
+class Service:
+    """The service logic, identical for every Python peer."""
+
+    async def unary(self, request: Payload, ctx: Any) -> Payload:
+        return Payload(data=request.data)
+
+    async def download(self, request: DownloadRequest, ctx: Any) -> AsyncIterator[Payload]:
+        size = request.size
+        for i in range(request.count):
+            yield Payload(data=chunk(i, size))
+
+    async def upload(self, requests: AsyncIterator[Payload], ctx: Any) -> UploadSummary:
+        n = size = 0
+        async for message in requests:
+            n += 1
+            size += len(message.data)
+        return UploadSummary(messages=n, bytes=size)
+
+
+def ours_app() -> Any:
+    from ours_bindings import DOWNLOAD, UNARY, UPLOAD
+
+    from connectrpc.server import (
+        ConnectASGIApplication,
+        ServerOptions,
+        client_stream_handler,
+        server_stream_handler,
+        unary_handler,
+    )
+
+    svc = Service()
+    return ConnectASGIApplication(
+        [
+            unary_handler(UNARY, svc.unary),
+            server_stream_handler(DOWNLOAD, svc.download),
+            client_stream_handler(UPLOAD, svc.upload),
+        ],
+        options=ServerOptions(compressions=(), read_max_bytes=64 << 20),
+    )
+
+
+def official_app() -> Any:
+    from bench.v1.bench_connect import BenchServiceASGIApplication
+
+    class Official(Service):
+        # The official runtime calls handlers with (request, ctx) positionally, like ours.
+        pass
+
+    return BenchServiceASGIApplication(Official(), compressions=(), read_max_bytes=64 << 20)
+
+
+async def serve_asgi(app: Any, server: str, port: int) -> None:
+    if server == "uvicorn":
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop="asyncio",
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+        )
+        await uvicorn.Server(config).serve()
+    elif server == "hypercorn":
+        from hypercorn.asyncio import serve
+        from hypercorn.config import Config
+
+        config = Config()
+        config.bind = [f"127.0.0.1:{port}"]
+        config.accesslog = None
+        config.loglevel = "WARNING"
+        await serve(app, config, mode="asgi")
+    else:
+        raise SystemExit(f"unknown server {server}")
+
+
+async def serve_grpc(port: int) -> None:
+    import grpc
+    from bench.v1 import bench_pb2_grpc
+
+    class Servicer(bench_pb2_grpc.BenchServiceServicer):
+        async def Unary(self, request: Payload, context: Any) -> Payload:  # noqa: N802
+            return Payload(data=request.data)
+
+        async def Download(self, request: DownloadRequest, context: Any) -> AsyncIterator[Payload]:  # noqa: N802
+            size = request.size
+            for i in range(request.count):
+                yield Payload(data=chunk(i, size))
+
+        async def Upload(  # noqa: N802
+            self, request_iterator: AsyncIterator[Payload], context: Any
+        ) -> UploadSummary:
+            n = size = 0
+            async for message in request_iterator:
+                n += 1
+                size += len(message.data)
+            return UploadSummary(messages=n, bytes=size)
+
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+        ]
+    )
+    bench_pb2_grpc.add_BenchServiceServicer_to_server(Servicer(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--impl", required=True, choices=["ours", "official", "grpc"])
+    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "hypercorn", "grpc"])
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    if args.impl == "grpc":
+        asyncio.run(serve_grpc(args.port))
+        return
+    app = ours_app() if args.impl == "ours" else official_app()
+    asyncio.run(serve_asgi(app, args.server, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,717 @@
+#!/usr/bin/env python3
+"""Benchmark orchestrator: runs every peer configuration on loopback and reports.
+
+    python3 benchmarks/run.py [--quick] [--rounds N] [--only NAME,...]
+
+Run ``benchmarks/setup.sh`` first (``tools/bench.sh`` does both). Standard library only.
+
+Method: each server runs in its own process for the whole run; each (round, configuration)
+runs a fresh client process that executes every workload in turn. Configurations are
+interleaved within a round (the order rotates between rounds), so drift and background load
+hit all of them alike; ratios against the peers are computed within a round, and the report
+gives medians and min-max over rounds. Every loop is bounded by a count and a time limit, and
+every process by a timeout.
+"""
+
+# ruff: noqa: RUF001
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import select
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+VENVS = BENCH / ".venvs"
+GEN = BENCH / ".gen"
+PEERS = BENCH / "peers"
+RESULTS = BENCH / "results"
+GO_BIN = BENCH / "go" / "bin" / "connectbench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# --- what runs --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    key: str
+    label: str
+    venv: str | None  # None: the Go binary
+    args: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str  # short id used in JSON
+    label: str
+    client: str  # ours | official | grpc | raw | go
+    server: str  # Server.key
+    workloads: tuple[str, ...] | None = None  # None: all
+
+
+SERVERS = [
+    Server(
+        "ours-uvicorn",
+        "ours (uvicorn, HTTP/1.1)",
+        "ours",
+        ("--impl", "ours", "--server", "uvicorn"),
+    ),
+    Server(
+        "ours-hypercorn",
+        "ours (hypercorn, HTTP/1.1)",
+        "ours",
+        ("--impl", "ours", "--server", "hypercorn"),
+    ),
+    Server(
+        "official-uvicorn",
+        "official (uvicorn)",
+        "official",
+        ("--impl", "official", "--server", "uvicorn"),
+    ),
+    Server("grpc", "grpc.aio", "grpc", ("--impl", "grpc", "--server", "grpc")),
+    Server("go", "connect-go (net/http)", None, ()),
+]
+
+CONFIGS = [
+    Config("ours", "ours → ours/uvicorn", "ours", "ours-uvicorn"),
+    Config("ours_hypercorn", "ours → ours/hypercorn h1", "ours", "ours-hypercorn"),
+    Config("official", "official → official/uvicorn", "official", "official-uvicorn"),
+    Config("grpc", "grpc.aio → grpc.aio", "grpc", "grpc"),
+    Config("go", "connect-go → connect-go", "go", "go"),
+    Config("ours_to_official", "ours → official/uvicorn", "ours", "official-uvicorn"),
+    Config("official_to_ours", "official → ours/uvicorn", "official", "ours-uvicorn"),
+    Config("raw", "plain aiohttp → ours/uvicorn (ceiling)", "raw", "ours-uvicorn"),
+]
+
+# The configuration whose numbers are "ours", and the peers it is compared with.
+OURS = "ours"
+PEER_RATIOS = [("official", "official"), ("grpc", "grpc.aio"), ("go", "connect-go")]
+
+
+def workloads(quick: bool) -> list[dict[str, Any]]:
+    if quick:
+        return [
+            {
+                "name": "unary_seq",
+                "kind": "unary_seq",
+                "max_calls": 2000,
+                "max_seconds": 0.7,
+                "warmup": 100,
+                "timeout": 30,
+            },
+            {
+                "name": "unary_c32",
+                "kind": "unary_conc",
+                "concurrency": 32,
+                "max_calls": 50000,
+                "max_seconds": 0.7,
+                "warmup": 100,
+                "timeout": 30,
+            },
+            {"name": "stream_small", "kind": "download", "count": 2000, "size": 64, "timeout": 30},
+            {
+                "name": "stream_large",
+                "kind": "download",
+                "count": 10,
+                "size": 1 << 20,
+                "timeout": 30,
+            },
+            {"name": "upload_small", "kind": "upload", "count": 2000, "size": 64, "timeout": 30},
+        ]
+    return [
+        {
+            "name": "unary_seq",
+            "kind": "unary_seq",
+            "max_calls": 10000,
+            "max_seconds": 3.0,
+            "warmup": 300,
+            "timeout": 60,
+        },
+        {
+            "name": "unary_c32",
+            "kind": "unary_conc",
+            "concurrency": 32,
+            "max_calls": 500000,
+            "max_seconds": 2.5,
+            "warmup": 300,
+            "timeout": 60,
+        },
+        {"name": "stream_small", "kind": "download", "count": 20000, "size": 64, "timeout": 60},
+        {"name": "stream_large", "kind": "download", "count": 100, "size": 1 << 20, "timeout": 60},
+        {"name": "upload_small", "kind": "upload", "count": 20000, "size": 64, "timeout": 60},
+    ]
+
+
+# Metric id -> (label, workload, unit, higher_is_better)
+METRICS = {
+    "unary_seq_cps": ("Unary sequential, 16 B", "unary_seq", "calls/s", True),
+    "unary_seq_p50": ("Unary sequential p50", "unary_seq", "µs", False),
+    "unary_seq_p99": ("Unary sequential p99", "unary_seq", "µs", False),
+    "unary_c32_cps": ("Unary concurrency 32", "unary_c32", "calls/s", True),
+    "stream_small": ("Server stream 20k × 64 B", "stream_small", "msgs/s", True),
+    "stream_large": ("Server stream 100 × 1 MiB", "stream_large", "MB/s", True),
+    "upload_small": ("Client stream 20k × 64 B", "upload_small", "msgs/s", True),
+    "cpu_10k": ("CPU s / 10k unary (client+server)", "unary_seq", "s", False),
+}
+
+TARGETS = [
+    # (metric, peer config, op, factor, text)
+    ("unary_seq_cps", "official", ">=", 1.5, "sequential unary ≥ 1.5× official"),
+    ("unary_seq_cps", "grpc", ">=", 1.5, "sequential unary ≥ 1.5× grpc.aio"),
+    ("unary_c32_cps", "official", ">=", 1.5, "unary c=32 ≥ 1.5× official"),
+    ("unary_c32_cps", "grpc", ">=", 1.5, "unary c=32 ≥ 1.5× grpc.aio"),
+    ("stream_small", "official", ">=", 5.0, "small server stream ≥ 5× official"),
+    ("upload_small", "official", ">=", 5.0, "small client stream ≥ 5× official"),
+    ("stream_large", "grpc", ">=", 1.0, "large server stream ≥ grpc.aio"),
+    ("cpu_10k", "official", "<=", 0.7, "CPU per 10k unary ≤ 0.7× official"),
+]
+
+
+def metric_value(metric: str, results: dict[str, dict[str, Any]]) -> float | None:
+    _, wl, _, _ = METRICS[metric]
+    r = results.get(wl)
+    if not r or r.get("event") != "result":
+        return None
+    secs = r["seconds"]
+    if metric == "unary_seq_cps" or metric == "unary_c32_cps":
+        return r["calls"] / secs
+    if metric == "unary_seq_p50":
+        return r["p50_us"]
+    if metric == "unary_seq_p99":
+        return r["p99_us"]
+    if metric in ("stream_small", "upload_small"):
+        return r["msgs"] / secs
+    if metric == "stream_large":
+        return r["bytes"] / secs / 1e6
+    if metric == "cpu_10k":
+        if r.get("server_cpu_s") is None:
+            return None
+        return (r["client_cpu_s"] + r["server_cpu_s"]) / r["calls"] * 10000
+    raise KeyError(metric)
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def python_of(venv: str) -> str:
+    return str(VENVS / venv / "bin" / "python")
+
+
+def gen_path(impl: str) -> str:
+    return str(GEN / ("ours" if impl == "raw" else impl))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start in {timeout}s")
+
+
+def proc_cpu(pid: int) -> float | None:
+    """User plus system CPU seconds of a process (all its threads), from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class RunningServer:
+    def __init__(self, server: Server, log_dir: Path, wrap: list[str] | None = None) -> None:
+        self.server = server
+        self.port = free_port()
+        if server.venv is None:
+            cmd = [str(GO_BIN), "server", "-addr", f"127.0.0.1:{self.port}"]
+            env = dict(os.environ)
+        else:
+            cmd = [
+                python_of(server.venv),
+                str(PEERS / "server.py"),
+                *server.args,
+                "--port",
+                str(self.port),
+            ]
+            env = dict(os.environ, PYTHONPATH=gen_path(server.venv))
+        if wrap:
+            cmd = [*wrap, *cmd]
+        self.log = open(log_dir / f"server-{server.key}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_port(self.port, self.proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)  # SIGINT: lets profilers write their output
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+def client_cmd(config: Config, url: str, spec: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    if config.client == "go":
+        return [str(GO_BIN), "client", "-url", url, "-spec", json.dumps(spec)], dict(os.environ)
+    venv = "ours" if config.client == "raw" else config.client
+    cmd = [
+        python_of(venv),
+        str(PEERS / "client.py"),
+        "--impl",
+        config.client,
+        "--url",
+        url,
+        "--spec",
+        json.dumps(spec),
+    ]
+    return cmd, dict(os.environ, PYTHONPATH=gen_path(config.client))
+
+
+def run_client(
+    config: Config,
+    server: RunningServer,
+    spec: dict[str, Any],
+    log_dir: Path,
+    progress: Progress,
+    wrap: list[str] | None = None,
+    cpu_pid: int | None = None,
+    on_ready: Any = None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Runs one client process through its workloads; returns results by workload."""
+    cmd, env = client_cmd(config, f"http://127.0.0.1:{server.port}", spec)
+    if wrap:
+        cmd = [*wrap, *cmd]
+    budget = sum(w["timeout"] for w in spec["workloads"]) + 30
+    deadline = time.monotonic() + budget
+    results: dict[str, dict[str, Any]] = {}
+    versions: dict[str, str] = {}
+    server_pid = cpu_pid or server.pid
+    with open(log_dir / f"client-{config.name}.log", "ab") as err:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        cpu0: float | None = None
+        buf = b""
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"client {config.name} exceeded {budget}s")
+                ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 1.0))
+                if not ready:
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if not line.startswith(b"{"):
+                        continue  # not ours (a profiler wrapping the client may print)
+                    event = json.loads(line)
+                    kind = event.get("event")
+                    if kind == "ready":
+                        progress.step(config, event["workload"])
+                        if on_ready is not None:
+                            on_ready(proc.pid)
+                        cpu0 = proc_cpu(server_pid)
+                        proc.stdin.write(b"go\n")
+                        proc.stdin.flush()
+                    elif kind in ("result", "error"):
+                        cpu1 = proc_cpu(server_pid)
+                        if kind == "result":
+                            event["server_cpu_s"] = (
+                                None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+                            )
+                        results[event["workload"]] = event
+                        cpu0 = None
+                    elif kind == "done":
+                        versions = event.get("versions", {})
+        except (TimeoutError, json.JSONDecodeError) as exc:
+            progress.note(f"{config.name}: {exc}")
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+    for w in spec["workloads"]:
+        results.setdefault(
+            w["name"], {"event": "error", "error": "no result (client failed; see log)"}
+        )
+    return results, versions
+
+
+class Progress:
+    def __init__(self, total_runs: int, per_run: int) -> None:
+        self.total = total_runs * per_run
+        self.done = 0
+        self.t0 = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.round = ""
+
+    def step(self, config: Config, workload: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed / max(1, self.done - 1) * (self.total - self.done + 1) if self.done > 1 else 0
+        pct = 100 * (self.done - 1) / self.total
+        bar = "#" * int(pct / 5) + "." * (20 - int(pct / 5))
+        msg = f"[{bar}] {pct:5.1f}% {self.round} {config.label[:38]:38} {workload:13} {elapsed:5.0f}s elapsed, ~{eta:4.0f}s left"
+        if self.tty:
+            sys.stderr.write("\r\033[K" + msg)
+        else:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        sys.stderr.write(("\r\033[K" if self.tty else "") + text + "\n")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.write(f"done in {time.monotonic() - self.t0:.0f}s\n")
+
+
+# --- reporting --------------------------------------------------------------------------
+
+
+def summarize(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def fmt(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "—"
+    if unit == "s":
+        return f"{v:.2f}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell(s: dict[str, float] | None, unit: str = "", ratio: bool = False) -> str:
+    if s is None:
+        return "—"
+    if ratio:
+        return f"{s['median']:.2f}× ({s['min']:.2f}–{s['max']:.2f})"
+    return f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})"
+
+
+def build_summary(
+    rounds: list[dict[str, dict[str, dict[str, Any]]]], configs: list[Config]
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {"metrics": {}, "ratios": {}, "targets": []}
+    names = [c.name for c in configs]
+    for metric in METRICS:
+        per_config = {}
+        for name in names:
+            vals = [v for r in rounds if (v := metric_value(metric, r.get(name, {}))) is not None]
+            per_config[name] = summarize(vals)
+        summary["metrics"][metric] = per_config
+        ratios = {}
+        for peer, _ in PEER_RATIOS:
+            if OURS not in names or peer not in names:
+                continue
+            vals = []
+            for r in rounds:
+                a = metric_value(metric, r.get(OURS, {}))
+                b = metric_value(metric, r.get(peer, {}))
+                if a is not None and b:
+                    vals.append(a / b)
+            ratios[peer] = summarize(vals)
+        summary["ratios"][metric] = ratios
+    for metric, peer, op, factor, text in TARGETS:
+        s = summary["ratios"].get(metric, {}).get(peer)
+        if s is None:
+            status = "n/a"
+        else:
+            ok = s["median"] >= factor if op == ">=" else s["median"] <= factor
+            status = "met" if ok else "missed"
+        summary["targets"].append(
+            {
+                "target": text,
+                "metric": metric,
+                "peer": peer,
+                "ratio": s["median"] if s else None,
+                "status": status,
+            }
+        )
+    return summary
+
+
+def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config]) -> str:
+    lines = [
+        f"# connect-python benchmark ({meta['mode']}, {meta['rounds']} rounds)",
+        "",
+        f"- Date: {meta['date']}; git {meta['git']}",
+        f"- CPU: {meta['cpu']} ({meta['nproc']} cores); Python {meta['python']}; {meta['platform']}",
+        f"- Load average before/after: {meta['load_before']} / {meta['load_after']}; "
+        f"after each round: {' | '.join(meta.get('load_per_round', []))} (other jobs share this machine)",
+        f"- Run time: {meta['seconds']:.0f} s",
+        "- Loopback HTTP/1.1 for every Connect peer (HTTP/2 for grpc.aio, as gRPC requires); "
+        "stdlib asyncio loop; uvicorn with httptools; compression off everywhere.",
+        "- Cells: median (min–max) over rounds. Ratios are ours (ours → ours/uvicorn) ÷ peer, "
+        "computed within each round; for latency and CPU lower is better.",
+        "",
+        "## Versions",
+        "",
+    ]
+    for k, v in sorted(meta["versions"].items()):
+        lines.append(f"- {k}: {v}")
+    lines += ["", "## Results", ""]
+    header = ["Metric", "Unit", *[c.label for c in configs]]
+    header += [
+        f"ours ÷ {label}" for peer, label in PEER_RATIOS if any(c.name == peer for c in configs)
+    ]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for metric, (label, _, unit, _better) in METRICS.items():
+        row = [label, unit]
+        row += [cell(summary["metrics"][metric].get(c.name), unit) for c in configs]
+        row += [
+            cell(summary["ratios"][metric].get(peer), ratio=True)
+            for peer, _ in PEER_RATIOS
+            if any(c.name == peer for c in configs)
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## Targets (median of per-round ratios)", ""]
+    lines.append("| Target | Ratio | Status |")
+    lines.append("|---|---|---|")
+    for t in summary["targets"]:
+        ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}×"
+        lines.append(f"| {t['target']} | {ratio} | {t['status']} |")
+    if meta.get("errors"):
+        lines += ["", "## Errors", ""]
+        lines += [f"- {e}" for e in meta["errors"][:30]]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def terminal_table(summary: dict[str, Any], configs: list[Config]) -> str:
+    """A compact plain-text table: metrics down, configurations across."""
+    cols = [c.name for c in configs]
+    ratio_cols = [p for p, _ in PEER_RATIOS if p in cols]
+    head = ["metric", *cols, *[f"÷{p}" for p in ratio_cols]]
+    rows = [head]
+    for metric, (_label, _, unit, _) in METRICS.items():
+        row = [f"{metric} ({unit})"]
+        for c in cols:
+            s = summary["metrics"][metric].get(c)
+            row.append(
+                "—"
+                if s is None
+                else f"{fmt(s['median'], unit)} [{fmt(s['min'], unit)}-{fmt(s['max'], unit)}]"
+            )
+        for p in ratio_cols:
+            s = summary["ratios"][metric].get(p)
+            row.append("—" if s is None else f"{s['median']:.2f}x [{s['min']:.2f}-{s['max']:.2f}]")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    out = ["  ".join(r[i].ljust(widths[i]) for i in range(len(r))) for r in rows]
+    out.append("")
+    for t in summary["targets"]:
+        ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}x"
+        out.append(f"  [{t['status']:6}] {t['target']}: {ratio}")
+    return "\n".join(out)
+
+
+def machine_meta() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    git = "unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        rev = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "connectrpc"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        git = rev + (" (connectrpc/ modified)" if dirty else "")
+    return {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "platform": platform.platform(),
+        "git": git,
+        "python": subprocess.run(
+            [python_of("ours"), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke test: 2 short rounds")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, quick 2)")
+    parser.add_argument(
+        "--only", help="comma-separated configuration names: " + ",".join(c.name for c in CONFIGS)
+    )
+    parser.add_argument("--out", default=str(RESULTS), help="directory for latest.md / latest.json")
+    args = parser.parse_args()
+
+    missing = [
+        p
+        for p in [GO_BIN, *(VENVS / v / "bin" / "python" for v in ("ours", "official", "grpc"))]
+        if not p.exists()
+    ]
+    if missing:
+        print(f"missing {missing[0]}: run benchmarks/setup.sh first", file=sys.stderr)
+        return 2
+    configs = CONFIGS
+    if args.only:
+        wanted = args.only.split(",")
+        configs = [c for c in CONFIGS if c.name in wanted]
+        if not configs:
+            print(f"no configuration among {wanted}", file=sys.stderr)
+            return 2
+    rounds_n = args.rounds or (2 if args.quick else 5)
+    spec = {"workloads": workloads(args.quick)}
+    out_dir = Path(args.out)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_dir = RESULTS / "runs" / stamp
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    meta: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "rounds": rounds_n,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "workloads": spec["workloads"],
+        **machine_meta(),
+    }
+    needed = {c.server for c in configs}
+    servers: dict[str, RunningServer] = {}
+    progress = Progress(rounds_n * len(configs), len(spec["workloads"]))
+    rounds: list[dict[str, dict[str, dict[str, Any]]]] = []
+    versions: dict[str, str] = {}
+    errors: list[str] = []
+    t0 = time.monotonic()
+    try:
+        for s in SERVERS:
+            if s.key in needed:
+                servers[s.key] = RunningServer(s, log_dir)
+        for r in range(rounds_n):
+            progress.round = f"round {r + 1}/{rounds_n}"
+            order = configs[r % len(configs) :] + configs[: r % len(configs)]
+            this_round: dict[str, dict[str, dict[str, Any]]] = {}
+            for config in order:
+                res, ver = run_client(config, servers[config.server], spec, log_dir, progress)
+                this_round[config.name] = res
+                for k, v in ver.items():
+                    key = {
+                        "connect-python": "ours (connect-python)",
+                        "connectrpc": "official connectrpc (PyPI)",
+                        "go": "connect-go",
+                    }.get(k, k)
+                    versions[key] = v
+                for wl, e in res.items():
+                    if e.get("event") == "error":
+                        errors.append(f"round {r + 1} {config.name} {wl}: {e.get('error')}")
+            this_round["_load"] = {"loadavg": list(os.getloadavg())}  # type: ignore[dict-item]
+            rounds.append(this_round)
+    finally:
+        for s in servers.values():
+            s.stop()
+        progress.finish()
+    meta["seconds"] = time.monotonic() - t0
+    meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    meta["versions"] = versions
+    meta["errors"] = errors
+    with contextlib.suppress(Exception):
+        for dist in ("uvicorn", "hypercorn", "httptools"):
+            meta["versions"][dist] = subprocess.run(
+                [
+                    python_of("ours"),
+                    "-c",
+                    f"from importlib.metadata import version; print(version({dist!r}))",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
+    meta["load_per_round"] = [" ".join(f"{x:.2f}" for x in r["_load"]["loadavg"]) for r in rounds]  # type: ignore[index]
+    summary = build_summary(rounds, configs)
+    doc = {
+        "meta": meta,
+        "configs": [dataclasses.asdict(c) for c in configs],
+        "metrics": {
+            k: {"label": v[0], "unit": v[2], "higher_is_better": v[3]} for k, v in METRICS.items()
+        },
+        "summary": summary,
+        "rounds": rounds,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = markdown(meta, summary, configs)
+    (out_dir / "latest.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out_dir / "latest.md").write_text(md)
+    shutil.copy(out_dir / "latest.json", log_dir / "result.json")
+    print(terminal_table(summary, configs))
+    print(f"\nwrote {out_dir / 'latest.md'} and {out_dir / 'latest.json'}; logs in {log_dir}")
+    if errors:
+        print(f"{len(errors)} workload error(s); first: {errors[0]}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
