@@ -13,7 +13,6 @@ This module is pure: bytes in, frames out, no IO.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ._code import Code
 from ._error import ConnectError
@@ -37,19 +36,11 @@ HEADER_SIZE = _HEADER.size
 
 def encode_envelope(flags: int, data: bytes) -> bytes:
     """Frame ``data`` with its flags and length prefix."""
-    return _HEADER.pack(flags, len(data)) + data
+    return b"".join((_HEADER.pack(flags, len(data)), data))
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One decoded frame; ``data`` is still compressed when ``flags & FLAG_COMPRESSED``."""
-
-    flags: int
-    data: bytes
-
-    @property
-    def compressed(self) -> bool:
-        return bool(self.flags & FLAG_COMPRESSED)
+Envelope = tuple[int, bytes]
+"""One decoded frame: ``(flags, data)``; ``data`` is still compressed if flagged so."""
 
 
 class EnvelopeReader:
@@ -58,46 +49,65 @@ class EnvelopeReader:
     ``max_size`` bounds the declared length of one frame, so a peer cannot make us buffer
     an arbitrarily large message: exceeding it raises ``resource_exhausted`` as soon as the
     5-byte prefix is seen, before the data arrives.
+
+    Bytes of an incomplete frame are kept as a list of the chunks received and joined once,
+    when the frame is complete, so a large message costs one copy however it was split.
     """
 
-    __slots__ = ("_buf", "_max_size")
+    __slots__ = ("_max_size", "_need", "_pending", "_pending_len")
 
     def __init__(self, max_size: int | None = None) -> None:
-        self._buf = bytearray()
         self._max_size = max_size
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        self._need = HEADER_SIZE  # bytes the pending frame needs before it can be parsed
 
     def feed(self, data: bytes) -> list[Envelope]:
         """Add ``data`` and return every frame it completes, in order."""
-        buf = self._buf
-        buf += data
+        pending = self._pending
+        if pending:
+            pending.append(data)
+            self._pending_len += len(data)
+            if self._pending_len < self._need:
+                return []
+            data = b"".join(pending)
+            pending.clear()
+            self._pending_len = 0
         frames: list[Envelope] = []
         pos = 0
-        end = len(buf)
-        while end - pos >= HEADER_SIZE:
-            flags, length = _HEADER.unpack_from(buf, pos)
-            if self._max_size is not None and length > self._max_size:
+        n = len(data)
+        need = HEADER_SIZE
+        unpack = _HEADER.unpack_from
+        max_size = self._max_size
+        while n - pos >= HEADER_SIZE:
+            flags, length = unpack(data, pos)
+            if max_size is not None and length > max_size:
                 raise ConnectError(
                     Code.RESOURCE_EXHAUSTED,
                     f"message size {length} is larger than the configured limit of "
-                    f"{self._max_size} bytes",
+                    f"{max_size} bytes",
                 )
-            start = pos + HEADER_SIZE
-            if end - start < length:
+            end = pos + HEADER_SIZE + length
+            if end > n:
+                need = HEADER_SIZE + length
                 break
-            frames.append(Envelope(flags, bytes(buf[start : start + length])))
-            pos = start + length
-        if pos:
-            del buf[:pos]
+            frames.append((flags, data[pos + HEADER_SIZE : end]))
+            pos = end
+        if pos < n:
+            rest = data[pos:] if pos else data
+            pending.append(rest)
+            self._pending_len = len(rest)
+            self._need = need
         return frames
 
     @property
     def buffered(self) -> int:
         """Bytes received that do not yet form a whole frame."""
-        return len(self._buf)
+        return self._pending_len
 
     def incomplete_error(self) -> ConnectError | None:
         """The error to report if the stream ended now, or ``None`` at a frame boundary."""
-        n = len(self._buf)
+        n = self._pending_len
         if n == 0:
             return None
         if n < HEADER_SIZE:
@@ -105,8 +115,8 @@ class EnvelopeReader:
                 Code.INTERNAL,
                 f"protocol error: stream ended inside an envelope prefix ({n} of 5 bytes)",
             )
-        _, length = _HEADER.unpack_from(self._buf, 0)
         return ConnectError(
             Code.INTERNAL,
-            f"protocol error: stream ended after {n - HEADER_SIZE} of {length} message bytes",
+            f"protocol error: stream ended after {n - HEADER_SIZE} of "
+            f"{self._need - HEADER_SIZE} message bytes",
         )

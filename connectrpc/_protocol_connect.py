@@ -363,24 +363,26 @@ class ConnectStreamDecoder(ResponseDecoder):
 
     def feed(self, data: bytes) -> list[bytes]:
         out: list[bytes] = []
-        for env in self._reader.feed(data):
+        for flags, payload in self._reader.feed(data):
             if self._ended:
                 raise ConnectError(
                     Code.INTERNAL, "protocol error: received data after end-of-stream message"
                 )
-            if env.flags & ~(FLAG_COMPRESSED | FLAG_END_STREAM):
+            if flags == 0:
+                out.append(payload)
+                continue
+            if flags & ~(FLAG_COMPRESSED | FLAG_END_STREAM):
                 raise ConnectError(
-                    Code.INTERNAL, f"protocol error: invalid envelope flags {env.flags:#04x}"
+                    Code.INTERNAL, f"protocol error: invalid envelope flags {flags:#04x}"
                 )
-            payload = env.data
-            if env.flags & FLAG_COMPRESSED:
+            if flags & FLAG_COMPRESSED:
                 if self._comp is None:
                     raise ConnectError(
                         Code.INTERNAL,
                         "protocol error: compressed message without connect-content-encoding",
                     )
                 payload = _decompress(self._comp, payload, self._limit, Code.INTERNAL)
-            if env.flags & FLAG_END_STREAM:
+            if flags & FLAG_END_STREAM:
                 self._ended = True
                 self.error, self.trailers = _decode_end_stream(payload)
             else:

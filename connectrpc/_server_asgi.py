@@ -177,13 +177,12 @@ class _RequestStream(AsyncIterator[Message]):
             if not msg.get("more_body", False):
                 self.eof = True
                 self._watch.start()
-            for env in self._reader.feed(msg.get("body", b"")):
-                if env.flags & ~FLAG_COMPRESSED:
-                    raise ConnectError(
-                        Code.INVALID_ARGUMENT, f"invalid envelope flags {env.flags:#04x}"
-                    )
-                data = env.data
-                if env.flags & FLAG_COMPRESSED:
+            for flags, data in self._reader.feed(msg.get("body", b"")):
+                if flags:
+                    if flags & ~FLAG_COMPRESSED:
+                        raise ConnectError(
+                            Code.INVALID_ARGUMENT, f"invalid envelope flags {flags:#04x}"
+                        )
                     if self._plan.request_compression is None:
                         raise ConnectError(
                             Code.INTERNAL,

@@ -12,7 +12,7 @@ cd "${REPO}"
 [[ -d conformance/gen/connectrpc_conformance ]] || tools/gen_conformance_protos.sh
 
 echo "mypy: library, generator, tests" >&2
-uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/codegen/*.py tests/__init__.py
+uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/unit tests/codegen/*.py tests/__init__.py
 
 echo "mypy: examples (with generated code)" >&2
 MYPYPATH=examples:examples/gen uv run mypy --exclude '^examples/gen/' \
