@@ -36,6 +36,7 @@ from ._protocol_connect_server import (
     unary_response_head,
 )
 from ._server_context import RequestContext
+from ._stream_writer import BatchingSender
 from .method import StreamType
 
 __all__ = ["ConnectASGIApplication", "ServerOptions"]
@@ -389,8 +390,9 @@ class ConnectASGIApplication:
             await start()
             data = plan.codec.encode(message)
             frame = encode_stream_message(data, comp if len(data) >= min_bytes else None)
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
+            await writer.write(frame)
 
+        writer = BatchingSender(send)
         error: ConnectError | None = None
         try:
             with Deadline(plan.timeout):
@@ -407,13 +409,17 @@ class ConnectASGIApplication:
         except ConnectError as exc:
             error = exc
         except asyncio.CancelledError:
+            writer.abort()
             watch.stop()
             if watch.client_gone():
                 return
             raise
         except _ClientGoneError:
+            writer.abort()
             return
         except Exception as exc:
+            if writer.failed:  # the response could not be written: nobody is listening
+                return
             error = _internal(exc, method.procedure)
         finally:
             watch.stop()
@@ -421,14 +427,12 @@ class ConnectASGIApplication:
         trailers = CIMultiDict(ctx.response_trailers)
         if error is not None:
             trailers.extend(error.metadata)
-        end = encode_end_stream(error, trailers)
-        await send(
-            {
-                "type": "http.response.body",
-                "body": encode_envelope(FLAG_END_STREAM, end),
-                "more_body": False,
-            }
-        )
+        end = encode_envelope(FLAG_END_STREAM, encode_end_stream(error, trailers))
+        try:
+            await writer.finish(end)
+        except Exception:
+            if not writer.failed:
+                raise
 
 
 async def _send_simple(
