@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,6 @@ from . import _compression
 from ._code import Code
 from ._codec import CODECS, Codec
 from ._error import ConnectError
-from ._headers import Headers
 from ._protocol_connect import (
     PROTOCOL_VERSION,
     UNARY_TRAILER_PREFIX,
@@ -129,7 +128,7 @@ def _unsupported_media(method: MethodInfo[Any, Any]) -> HTTPError:
 def plan_request(
     method: MethodInfo[Any, Any],
     http_method: str,
-    headers: Headers,
+    headers: Mapping[str, str],
     query_string: bytes,
     enabled_compressions: tuple[str, ...],
 ) -> RequestPlan:
@@ -181,7 +180,7 @@ def plan_request(
 
 def _plan_get(
     query_string: bytes,
-    headers: Headers,
+    headers: Mapping[str, str],
     timeout: float | None,
     enabled: tuple[str, ...],
 ) -> RequestPlan:
@@ -220,19 +219,30 @@ def _encode_headers(headers: Iterable[tuple[str, str]]) -> RawHeaders:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
+_UNARY_CONTENT_TYPES = {
+    name: (b"content-type", unary_content_type(name).encode()) for name in CODECS
+}
+
+
 def unary_response_head(
     plan: RequestPlan,
     compressed: bool,
+    length: int,
     headers: CIMultiDict[str],
     trailers: CIMultiDict[str],
 ) -> RawHeaders:
     """Headers of a successful unary response; trailers ride along as ``trailer-`` headers."""
-    out: list[tuple[str, str]] = [("content-type", unary_content_type(plan.codec.name))]
+    out: RawHeaders = [
+        _UNARY_CONTENT_TYPES[plan.codec.name],
+        (b"content-length", str(length).encode()),
+    ]
     if compressed and plan.response_compression is not None:
-        out.append(("content-encoding", plan.response_compression.name))
-    out.extend(headers.items())
-    out.extend((UNARY_TRAILER_PREFIX + k, v) for k, v in trailers.items())
-    return _encode_headers(out)
+        out.append((b"content-encoding", plan.response_compression.name.encode()))
+    if headers:
+        out.extend(_encode_headers(headers.items()))
+    if trailers:
+        out.extend(_encode_headers((UNARY_TRAILER_PREFIX + k, v) for k, v in trailers.items()))
+    return out
 
 
 def unary_error_response(
@@ -241,11 +251,15 @@ def unary_error_response(
     trailers: CIMultiDict[str],
 ) -> tuple[int, RawHeaders, bytes]:
     """Status, headers and JSON body of a unary error response."""
-    out: list[tuple[str, str]] = [("content-type", "application/json")]
+    body = encode_error_json(error)
+    out: list[tuple[str, str]] = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(body))),
+    ]
     out.extend(headers.items())
     out.extend((UNARY_TRAILER_PREFIX + k, v) for k, v in trailers.items())
     out.extend((UNARY_TRAILER_PREFIX + k, v) for k, v in error.metadata.items())
-    return error.code.http_status, _encode_headers(out), encode_error_json(error)
+    return error.code.http_status, _encode_headers(out), body
 
 
 def stream_response_head(plan: RequestPlan, headers: CIMultiDict[str]) -> RawHeaders:
@@ -264,4 +278,5 @@ def http_error_response(err: HTTPError) -> tuple[int, RawHeaders, bytes]:
     if err.error is not None:
         out.append(("content-type", "application/json"))
         body = encode_error_json(err.error)
+    out.append(("content-length", str(len(body))))
     return err.status, _encode_headers(out), body

@@ -67,6 +67,19 @@ class ServerOptions:
     compress_min_bytes: int = 1024
 
 
+_PROTOCOL_HEADERS = frozenset(
+    {
+        b"content-type",
+        b"connect-protocol-version",
+        b"connect-timeout-ms",
+        b"content-encoding",
+        b"accept-encoding",
+        b"connect-content-encoding",
+        b"connect-accept-encoding",
+    }
+)
+
+
 class _ClientGoneError(Exception):
     """The client disconnected; there is nobody to answer."""
 
@@ -283,14 +296,19 @@ class ConnectASGIApplication:
                 ),
             )
             return
-        headers: CIMultiDict[str] = CIMultiDict(
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-        )
+        raw_headers = scope["headers"]
+        # Only the protocol's own headers are decoded up front; RequestContext decodes the
+        # rest if the handler looks at them.
+        protocol_headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in raw_headers
+            if k in _PROTOCOL_HEADERS
+        }
         try:
             plan = plan_request(
                 handler.method,
                 scope["method"],
-                headers,
+                protocol_headers,
                 scope.get("query_string", b""),
                 self._compressions,
             )
@@ -300,7 +318,7 @@ class ConnectASGIApplication:
         client = scope.get("client")
         ctx = RequestContext(
             handler.method,
-            headers,
+            raw_headers,
             scope["method"],
             (client[0], client[1]) if client else None,
             plan.timeout,
@@ -360,7 +378,9 @@ class ConnectASGIApplication:
         if comp is not None and len(data) >= self._options.compress_min_bytes:
             data = comp.compress(data)
             compressed = True
-        head = unary_response_head(plan, compressed, ctx.response_headers, ctx.response_trailers)
+        head = unary_response_head(
+            plan, compressed, len(data), ctx.response_headers, ctx.response_trailers
+        )
         await send({"type": "http.response.start", "status": 200, "headers": head})
         await send({"type": "http.response.body", "body": data})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -17,7 +18,6 @@ class RequestContext:
 
     Attributes:
         method: the RPC being served.
-        request_headers: the request's headers (read-only).
         http_method: ``"POST"``, or ``"GET"`` for a Connect GET request.
         peer: ``(host, port)`` of the client when the server knows it.
         response_headers: headers to send; set them before the first response message of a
@@ -27,10 +27,11 @@ class RequestContext:
 
     __slots__ = (
         "_deadline",
+        "_raw_headers",
+        "_request_headers",
         "http_method",
         "method",
         "peer",
-        "request_headers",
         "response_headers",
         "response_trailers",
     )
@@ -38,18 +39,30 @@ class RequestContext:
     def __init__(
         self,
         method: MethodInfo[Any, Any],
-        request_headers: CIMultiDict[str],
+        raw_headers: Iterable[tuple[bytes, bytes]],
         http_method: str,
         peer: tuple[str, int] | None,
         timeout: float | None,
     ) -> None:
         self.method = method
-        self.request_headers = CIMultiDictProxy(request_headers)
+        self._raw_headers = raw_headers
+        self._request_headers: CIMultiDictProxy[str] | None = None
         self.http_method = http_method
         self.peer = peer
         self.response_headers: CIMultiDict[str] = CIMultiDict()
         self.response_trailers: CIMultiDict[str] = CIMultiDict()
         self._deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+
+    @property
+    def request_headers(self) -> CIMultiDictProxy[str]:
+        """The request's headers (read-only)."""
+        if self._request_headers is None:
+            self._request_headers = CIMultiDictProxy(
+                CIMultiDict(
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw_headers
+                )
+            )
+        return self._request_headers
 
     def timeout_remaining(self) -> float | None:
         """Seconds left before the client's deadline, or ``None`` if it set none."""
