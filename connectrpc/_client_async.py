@@ -24,6 +24,7 @@ from ._codec import CODECS, Codec, CodecError
 from ._error import ConnectError
 from ._headers import HeaderInput, to_multidict
 from ._protocol_connect import ConnectClientProtocol, merge_headers
+from ._request_stream import frames_from
 from ._transport import AsyncTransport, HTTPRequest, TransportResponse
 from ._transport_aiohttp import AiohttpTransport
 from ._version import __version__
@@ -202,17 +203,16 @@ class AsyncConnectClient:
             return None
         return self._send_compression
 
-    async def _stream_body(self, requests: StreamInput[ReqT]) -> AsyncIterator[bytes]:
+    def _stream_body(self, requests: StreamInput[ReqT]) -> AsyncIterator[bytes]:
         encode = self._codec.encode
-        frame = self._protocol.encode_stream_message
-        if isinstance(requests, AsyncIterable):
-            async for message in requests:
-                data = encode(message)
-                yield frame(data, self._compression_for(len(data)))
-        else:
-            for message in requests:
-                data = encode(message)
-                yield frame(data, self._compression_for(len(data)))
+        envelope = self._protocol.encode_stream_message
+        compression_for = self._compression_for
+
+        def frame(message: ReqT) -> bytes:
+            data = encode(message)
+            return envelope(data, compression_for(len(data)))
+
+        return frames_from(requests, frame)
 
     async def _start(
         self,
