@@ -86,7 +86,8 @@ SERVERS = [
 ]
 
 CONFIGS = [
-    Config("ours", "ours → ours/uvicorn", "ours", "ours-uvicorn"),
+    Config("ours", "ours (aiohttp) → ours/uvicorn", "ours", "ours-uvicorn"),
+    Config("ours_http1", "ours (HTTP1Transport) → ours/uvicorn", "ours_http1", "ours-uvicorn"),
     Config("ours_hypercorn", "ours → ours/hypercorn h1", "ours", "ours-hypercorn"),
     Config("official", "official → official/uvicorn", "official", "official-uvicorn"),
     Config("grpc", "grpc.aio → grpc.aio", "grpc", "grpc"),
@@ -96,9 +97,25 @@ CONFIGS = [
     Config("raw", "plain aiohttp → ours/uvicorn (ceiling)", "raw", "ours-uvicorn"),
 ]
 
-# The configuration whose numbers are "ours", and the peers it is compared with.
-OURS = "ours"
+# Our configurations (our client with each transport, against our server), and the peers
+# each is compared with. Ratio keys are "<ours>/<peer>".
+OURS = [("ours", "ours"), ("ours_http1", "ours-h1")]
 PEER_RATIOS = [("official", "official"), ("grpc", "grpc.aio"), ("go", "connect-go")]
+
+
+def ratio_pairs(names: list[str]) -> list[tuple[str, str, str]]:
+    """``(key, ours, peer)`` for every (our config, peer) pair present in ``names``."""
+    return [
+        (f"{mine}/{peer}", mine, peer)
+        for mine, _ in OURS
+        for peer, _ in PEER_RATIOS
+        if mine in names and peer in names
+    ]
+
+
+def ratio_label(key: str) -> str:
+    mine, peer = key.split("/")
+    return f"{dict(OURS)[mine]} ÷ {dict(PEER_RATIOS)[peer]}"
 
 
 def workloads(quick: bool) -> list[dict[str, Any]]:
@@ -210,8 +227,12 @@ def python_of(venv: str) -> str:
     return str(VENVS / venv / "bin" / "python")
 
 
+# Clients that run in our venv with our generated code.
+_OUR_CLIENTS = ("raw", "ours_http1")
+
+
 def gen_path(impl: str) -> str:
-    return str(GEN / ("ours" if impl == "raw" else impl))
+    return str(GEN / ("ours" if impl in _OUR_CLIENTS else impl))
 
 
 def free_port() -> int:
@@ -285,7 +306,7 @@ class RunningServer:
 def client_cmd(config: Config, url: str, spec: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     if config.client == "go":
         return [str(GO_BIN), "client", "-url", url, "-spec", json.dumps(spec)], dict(os.environ)
-    venv = "ours" if config.client == "raw" else config.client
+    venv = "ours" if config.client in _OUR_CLIENTS else config.client
     cmd = [
         python_of(venv),
         str(PEERS / "client.py"),
@@ -456,33 +477,35 @@ def build_summary(
             per_config[name] = summarize(vals)
         summary["metrics"][metric] = per_config
         ratios = {}
-        for peer, _ in PEER_RATIOS:
-            if OURS not in names or peer not in names:
-                continue
+        for key, mine, peer in ratio_pairs(names):
             vals = []
             for r in rounds:
-                a = metric_value(metric, r.get(OURS, {}))
+                a = metric_value(metric, r.get(mine, {}))
                 b = metric_value(metric, r.get(peer, {}))
                 if a is not None and b:
                     vals.append(a / b)
-            ratios[peer] = summarize(vals)
+            ratios[key] = summarize(vals)
         summary["ratios"][metric] = ratios
-    for metric, peer, op, factor, text in TARGETS:
-        s = summary["ratios"].get(metric, {}).get(peer)
-        if s is None:
-            status = "n/a"
-        else:
-            ok = s["median"] >= factor if op == ">=" else s["median"] <= factor
-            status = "met" if ok else "missed"
-        summary["targets"].append(
-            {
-                "target": text,
-                "metric": metric,
-                "peer": peer,
-                "ratio": s["median"] if s else None,
-                "status": status,
-            }
-        )
+    for mine, mine_label in OURS:
+        if mine not in names:
+            continue
+        for metric, peer, op, factor, text in TARGETS:
+            s = summary["ratios"].get(metric, {}).get(f"{mine}/{peer}")
+            if s is None:
+                status = "n/a"
+            else:
+                ok = s["median"] >= factor if op == ">=" else s["median"] <= factor
+                status = "met" if ok else "missed"
+            summary["targets"].append(
+                {
+                    "target": f"{mine_label}: {text}",
+                    "metric": metric,
+                    "peer": peer,
+                    "ours": mine,
+                    "ratio": s["median"] if s else None,
+                    "status": status,
+                }
+            )
     return summary
 
 
@@ -497,7 +520,8 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
         f"- Run time: {meta['seconds']:.0f} s",
         "- Loopback HTTP/1.1 for every Connect peer (HTTP/2 for grpc.aio, as gRPC requires); "
         "stdlib asyncio loop; uvicorn with httptools; compression off everywhere.",
-        "- Cells: median (min–max) over rounds. Ratios are ours (ours → ours/uvicorn) ÷ peer, "
+        "- Cells: median (min–max) over rounds. Ratios are ours (our client with aiohttp or "
+        "with HTTP1Transport, against our server on uvicorn) ÷ peer, "
         "computed within each round; for latency and CPU lower is better.",
         "",
         "## Versions",
@@ -507,19 +531,14 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
         lines.append(f"- {k}: {v}")
     lines += ["", "## Results", ""]
     header = ["Metric", "Unit", *[c.label for c in configs]]
-    header += [
-        f"ours ÷ {label}" for peer, label in PEER_RATIOS if any(c.name == peer for c in configs)
-    ]
+    keys = [key for key, _, _ in ratio_pairs([c.name for c in configs])]
+    header += [ratio_label(key) for key in keys]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for metric, (label, _, unit, _better) in METRICS.items():
         row = [label, unit]
         row += [cell(summary["metrics"][metric].get(c.name), unit) for c in configs]
-        row += [
-            cell(summary["ratios"][metric].get(peer), ratio=True)
-            for peer, _ in PEER_RATIOS
-            if any(c.name == peer for c in configs)
-        ]
+        row += [cell(summary["ratios"][metric].get(key), ratio=True) for key in keys]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "## Targets (median of per-round ratios)", ""]
     lines.append("| Target | Ratio | Status |")
@@ -537,8 +556,8 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
 def terminal_table(summary: dict[str, Any], configs: list[Config]) -> str:
     """A compact plain-text table: metrics down, configurations across."""
     cols = [c.name for c in configs]
-    ratio_cols = [p for p, _ in PEER_RATIOS if p in cols]
-    head = ["metric", *cols, *[f"÷{p}" for p in ratio_cols]]
+    ratio_cols = [key for key, _, _ in ratio_pairs(cols)]
+    head = ["metric", *cols, *ratio_cols]
     rows = [head]
     for metric, (_label, _, unit, _) in METRICS.items():
         row = [f"{metric} ({unit})"]

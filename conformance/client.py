@@ -37,7 +37,7 @@ from connectrpc_conformance.v1 import service_pb2 as service
 from google.protobuf.message import DecodeError, Message
 from multidict import CIMultiDict
 
-from connectrpc.client import AsyncConnectClient, ClientOptions
+from connectrpc.client import AsyncConnectClient, ClientOptions, HTTP1Transport
 from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.streams import StreamOutput
@@ -111,6 +111,10 @@ DEFAULT_METHOD = {
 }
 
 CODECS = {config.CODEC_PROTO: "proto", config.CODEC_JSON: "json"}
+# Which client transport to test: "aiohttp" (an aiohttp.ClientSession, the default) or
+# "http1" (connectrpc.client.HTTP1Transport). tools/conformance.sh runs both.
+TRANSPORT = os.environ.get("CONFORMANCE_CLIENT_TRANSPORT", "aiohttp")
+
 COMPRESSIONS: dict[int, str | None] = {
     config.COMPRESSION_UNSPECIFIED: None,
     config.COMPRESSION_IDENTITY: None,
@@ -454,14 +458,23 @@ async def handle(req: compat.ClientCompatRequest) -> compat.ClientCompatResponse
         options = client_options(req)
         tls = ssl_context(req)
         scheme = "https" if tls is not None else "http"
-        connector = aiohttp.TCPConnector(ssl=tls if tls is not None else False)
-        # No session-wide timeout: deadlines are per RPC (timeout_ms).
-        session_timeout = aiohttp.ClientTimeout(total=None)
-        async with aiohttp.ClientSession(connector=connector, timeout=session_timeout) as session:
-            client = AsyncConnectClient(
-                f"{scheme}://{req.host}:{req.port}", session, options=options
-            )
-            response.response.CopyFrom(await run_rpc(client, req))
+        base_url = f"{scheme}://{req.host}:{req.port}"
+        if TRANSPORT == "http1":
+            transport = HTTP1Transport(ssl_context=tls)
+            try:
+                client = AsyncConnectClient(base_url, transport, options=options)
+                response.response.CopyFrom(await run_rpc(client, req))
+            finally:
+                await transport.aclose()
+        else:
+            connector = aiohttp.TCPConnector(ssl=tls if tls is not None else False)
+            # No session-wide timeout: deadlines are per RPC (timeout_ms).
+            session_timeout = aiohttp.ClientTimeout(total=None)
+            async with aiohttp.ClientSession(
+                connector=connector, timeout=session_timeout
+            ) as session:
+                client = AsyncConnectClient(base_url, session, options=options)
+                response.response.CopyFrom(await run_rpc(client, req))
     except UnsupportedRequestError as exc:
         response.error.message = str(exc)
     except Exception as exc:  # a bug somewhere: report it against this test, keep going

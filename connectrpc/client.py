@@ -4,6 +4,7 @@ import aiohttp
 
 from ._client_async import AsyncConnectClient, ClientOptions
 from ._transport import AsyncTransport, HTTPRequest, TransportResponse
+from ._transport_http1 import HTTP1Transport
 
 HTTPClient = aiohttp.ClientSession | AsyncTransport
 """What a client sends through: an ``aiohttp.ClientSession`` or any ``AsyncTransport``."""
@@ -12,6 +13,7 @@ __all__ = [
     "AsyncConnectClient",
     "AsyncTransport",
     "ClientOptions",
+    "HTTP1Transport",
     "HTTPClient",
     "HTTPRequest",
     "TransportResponse",

@@ -36,7 +36,7 @@ mkdir -p conformance/logs
 run_suite() {
     local side="$1" program="$2"
     local conf="conformance/${side}-config.yaml"
-    local log="conformance/logs/${side}.log"
+    local log="conformance/logs/${side}${LOG_SUFFIX:-}.log"
     for f in "${conf}" "${program}" \
         "conformance/${side}-known-failing.txt" "conformance/${side}-known-flaky.txt"; do
         if [[ ! -f "${f}" ]]; then
@@ -64,7 +64,12 @@ run_suite() {
 
 status=0
 if [[ "${mode}" == client || "${mode}" == all ]]; then
-    run_suite client conformance/client.py || status=$?
+    # The client suite runs once per client transport: an aiohttp session, then ours.
+    for transport in aiohttp http1; do
+        echo "conformance: client transport ${transport}" >&2
+        CONFORMANCE_CLIENT_TRANSPORT="${transport}" LOG_SUFFIX="-${transport}" \
+            run_suite client conformance/client.py || status=$?
+    done
 fi
 if [[ "${mode}" == server || "${mode}" == all ]]; then
     if [[ -x tools/conformance_server.sh ]]; then

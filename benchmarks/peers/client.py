@@ -213,7 +213,27 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-ADAPTERS = {"ours": Ours, "official": Official, "grpc": Grpc, "raw": Raw}
+class OursHTTP1(Ours):
+    """Our client on its own HTTP/1.1 transport instead of an aiohttp session."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        from connectrpc.client import AsyncConnectClient, ClientOptions, HTTP1Transport
+
+        self.client = AsyncConnectClient(
+            url,
+            HTTP1Transport(),
+            options=ClientOptions(send_compression=None, accept_compression=()),
+        )
+
+
+ADAPTERS = {
+    "ours": Ours,
+    "ours_http1": OursHTTP1,
+    "official": Official,
+    "grpc": Grpc,
+    "raw": Raw,
+}
 
 # --- workloads --------------------------------------------------------------------------
 

@@ -12,12 +12,12 @@ import uvicorn
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from connectrpc.client import AsyncConnectClient
+from connectrpc.client import AsyncConnectClient, HTTP1Transport
 from connectrpc.errors import Code
 from connectrpc.method import MethodInfo, StreamType
 from connectrpc.server import ConnectASGIApplication, RequestContext, server_stream_handler
 
-from ..api._service import ECHO, SLOW, SPLIT, EchoService, S, make_app
+from ..api._service import CONCAT, ECHO, SLOW, SPLIT, EchoService, S, make_app
 
 FOREVER: MethodInfo[S, S] = MethodInfo("test.v1.Forever", "Stream", S, S, StreamType.SERVER_STREAM)
 
@@ -65,8 +65,15 @@ async def _uvicorn(app: ConnectASGIApplication) -> tuple[str, uvicorn.Server, as
     return f"http://127.0.0.1:{sock.getsockname()[1]}", server, task
 
 
+def _client(url: str, transport: str, session: aiohttp.ClientSession) -> AsyncConnectClient:
+    if transport == "http1":
+        return AsyncConnectClient(url, HTTP1Transport())
+    return AsyncConnectClient(url, session)
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "http1"])
 @pytest.mark.parametrize("server", ["hypercorn", "uvicorn"])
-async def test_all_shapes_over_sockets(server: str) -> None:
+async def test_all_shapes_over_sockets(server: str, transport: str) -> None:
     service = EchoService()
     app = make_app(service)
     if server == "hypercorn":
@@ -75,16 +82,19 @@ async def test_all_shapes_over_sockets(server: str) -> None:
         url, uv, task = await _uvicorn(app)
     try:
         async with aiohttp.ClientSession() as session:
-            client = AsyncConnectClient(url, session)
+            client = _client(url, transport, session)
             assert await client.unary(ECHO, S(value="x")) == S(value="x")
             assert await client.unary(ECHO, S(value="y"), use_get=True) == S(value="y")
             got = [m.value async for m in client.server_stream(SPLIT, S(value="abc"))]
             assert got == ["a", "b", "c"]
+            big = [S(value="x" * 1000)] * 300
+            assert await client.client_stream(CONCAT, big) == S(value="x" * 300_000)
             out = await client.call_unary(SLOW, S(value="5"), timeout_seconds=0.1)
             err = out.error()
             assert err is not None
             assert err.code is Code.DEADLINE_EXCEEDED
             await asyncio.wait_for(service.cancelled.wait(), 2)
+            await client.close()
     finally:
         if server == "hypercorn":
             stop.set()
@@ -93,13 +103,14 @@ async def test_all_shapes_over_sockets(server: str) -> None:
         await asyncio.wait_for(task, 5)
 
 
-async def test_client_closing_a_stream_cancels_the_handler() -> None:
+@pytest.mark.parametrize("transport", ["aiohttp", "http1"])
+async def test_client_closing_a_stream_cancels_the_handler(transport: str) -> None:
     forever = Forever()
     app = ConnectASGIApplication([server_stream_handler(FOREVER, forever.stream)])
     url, stop, task = await _hypercorn(app)
     try:
         async with aiohttp.ClientSession() as session:
-            client = AsyncConnectClient(url, session)
+            client = _client(url, transport, session)
             output = await client.call_server_stream(FOREVER, S())
             async with output:
                 async for _ in output:
@@ -128,3 +139,32 @@ async def test_client_deadline_releases_the_connection() -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_http1_transport_pools_and_recovers() -> None:
+    service = EchoService()
+    url, stop, task = await _hypercorn(make_app(service))
+    transport = HTTP1Transport()
+    client = AsyncConnectClient(url, transport)
+    try:
+        for i in range(20):
+            assert await client.unary(ECHO, S(value=str(i))) == S(value=str(i))
+        assert sum(len(idle) for idle in transport._idle.values()) == 1
+        for _ in range(2):
+            out = await client.call_unary(SLOW, S(value="5"), timeout_seconds=0.05)
+            err = out.error()
+            assert err is not None
+            assert err.code is Code.DEADLINE_EXCEEDED
+        results = await asyncio.gather(*(client.unary(ECHO, S(value=str(i))) for i in range(32)))
+        assert [r.value for r in results] == [str(i) for i in range(32)]
+        with pytest.raises(ValueError, match="line break"):
+            await client.unary(ECHO, S(), extra_headers={"x-evil": "a\r\nx-injected: 1"})
+    finally:
+        await client.close()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    refused = AsyncConnectClient("http://127.0.0.1:9", HTTP1Transport())
+    out = await refused.call_unary(ECHO, S())
+    err = out.error()
+    assert err is not None
+    assert err.code is Code.UNAVAILABLE

@@ -1,0 +1,365 @@
+"""A lean HTTP/1.1 client transport: asyncio protocols, httptools' parser, keep-alive pool.
+
+aiohttp is a general-purpose client, and per request its machinery costs several times
+what an RPC needs. This transport does only what Connect over HTTP/1.1 uses: one request
+per connection at a time, a ``content-length`` body or a chunked streaming body, and a
+response body read as it arrives (httptools removes any chunked framing). Idle connections
+are kept per origin and reused.
+
+Deadlines are timers, not tasks: when one passes, the connection is closed and the waiting
+call fails with ``deadline_exceeded``. Reading pauses when more than 1 MiB of response body
+is buffered, so a fast server cannot make a slow reader buffer without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl as ssl_module
+import urllib.parse
+from collections.abc import AsyncIterable
+
+from multidict import CIMultiDict
+
+from ._code import Code
+from ._error import ConnectError
+from ._transport import AsyncTransport, HTTPRequest, TransportResponse
+
+__all__ = ["HTTP1Transport"]
+
+_HIGH_WATER = 1024 * 1024
+_MAX_IDLE_PER_ORIGIN = 64
+
+Origin = tuple[str, str, int]
+
+
+def _deadline_error() -> ConnectError:
+    return ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection, carrying one exchange at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        import httptools
+
+        self._loop = loop
+        self._parser = httptools.HttpResponseParser(self)
+        self._parse_error = httptools.HttpParserError
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._paused_writing = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.head_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self._reading_paused = False
+        self._framed = False  # body length known (content-length or chunked)
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except self._parse_error as exc:
+            self.fail(ConnectError(Code.INTERNAL, f"invalid HTTP response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.head_done and not self.complete and not self._framed and exc is None:
+            self.complete = True  # a body delimited by the connection closing
+        elif not self.complete:
+            self._error = self._error or ConnectError(
+                Code.UNAVAILABLE,
+                f"connection closed before the response was complete: {exc or 'EOF'}",
+            )
+        self._wake()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # -- httptools callbacks -----------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1")
+        self.headers.append((key, value.decode("latin-1")))
+        lower = key.lower()
+        if lower == "content-length" or (
+            lower == "transfer-encoding" and b"chunked" in value.lower()
+        ):
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self.keep_alive = self._parser.should_keep_alive()
+        self.head_done = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # -- used by the transport -----------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def fail(self, error: BaseException) -> None:
+        """Abandon the exchange with ``error`` and close the connection."""
+        if self._error is None:
+            self._error = error
+        self.abort()
+        self._wake()
+
+    def fail_deadline(self) -> None:
+        self.fail(_deadline_error())
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def wait(self) -> None:
+        """Wait for the next parser event (or a failure)."""
+        if self._error is not None:
+            raise self._error
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+        if self._error is not None:
+            raise self._error
+
+    def take_chunk(self) -> bytes:
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self._reading_paused and self.buffered <= _HIGH_WATER // 2 and self.transport:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    async def drain(self) -> None:
+        if self._paused_writing and not self.closed:
+            self._drain = self._loop.create_future()
+            await self._drain
+        if self.closed:
+            raise self._error or ConnectError(Code.UNAVAILABLE, "connection closed")
+
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.closed and self._error is None
+
+    def prepare(self) -> None:
+        self._error = None
+        self._reset()
+
+
+class _Response(TransportResponse):
+    __slots__ = ("_conn", "_release", "_timer", "_writer", "headers", "status")
+
+    def __init__(
+        self,
+        conn: _Connection,
+        release: HTTP1Transport,
+        origin: Origin,
+        timer: asyncio.TimerHandle | None,
+        writer: asyncio.Task[None] | None,
+    ) -> None:
+        self._conn = conn
+        self._release = (release, origin)
+        self._timer = timer
+        self._writer = writer
+        self.status = conn.status
+        self.headers = CIMultiDict(conn.headers)
+
+    async def read(self) -> bytes:
+        conn = self._conn
+        while True:
+            if conn.chunks:
+                return conn.take_chunk()
+            if conn.complete:
+                return b""
+            try:
+                await conn.wait()
+            except BaseException:
+                conn.abort()
+                raise
+
+    async def close(self, *, abort: bool) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        writer = self._writer
+        conn = self._conn
+        if writer is not None and not writer.done():
+            abort = True
+            writer.cancel()
+        if abort or not conn.reusable():
+            conn.abort()
+        else:
+            transport, origin = self._release
+            transport._put_idle(origin, conn)
+
+
+class HTTP1Transport(AsyncTransport):
+    """A fast HTTP/1.1 transport with its own connection pool (needs ``httptools``:
+    ``pip install connect-python[fast]``).
+
+    ``ssl_context`` is used for ``https`` URLs (default: the system's trusted CAs).
+    """
+
+    def __init__(self, *, ssl_context: ssl_module.SSLContext | None = None) -> None:
+        import httptools  # noqa: F401 - fail here, with the import error, not per request
+
+        self._ssl = ssl_context
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._urls: dict[str, tuple[Origin, bytes]] = {}
+
+    def _split(self, url: str) -> tuple[Origin, bytes]:
+        cached = self._urls.get(url)
+        if cached is not None:
+            return cached
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"cannot send to {url!r}: expected an http:// or https:// URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        origin = (parts.scheme, parts.hostname, port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.netloc.rsplit("@", 1)[-1]
+        prefix = f" {target} HTTP/1.1\r\nhost: {host}\r\n".encode("latin-1")
+        if len(self._urls) < 4096:
+            self._urls[url] = (origin, prefix)
+        return origin, prefix
+
+    def _put_idle(self, origin: Origin, conn: _Connection) -> None:
+        idle = self._idle.setdefault(origin, [])
+        if len(idle) < _MAX_IDLE_PER_ORIGIN:
+            idle.append(conn)
+        else:
+            conn.abort()
+
+    async def _connect(self, origin: Origin) -> tuple[_Connection, bool]:
+        idle = self._idle.get(origin)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                conn.prepare()
+                return conn, True
+        loop = asyncio.get_running_loop()
+        scheme, host, port = origin
+        ssl: ssl_module.SSLContext | None = None
+        if scheme == "https":
+            ssl = self._ssl or ssl_module.create_default_context()
+        try:
+            _, conn = await loop.create_connection(lambda: _Connection(loop), host, port, ssl=ssl)
+        except OSError as exc:
+            raise ConnectError(Code.UNAVAILABLE, f"cannot connect to {host}:{port}: {exc}") from exc
+        return conn, False
+
+    async def send(self, request: HTTPRequest) -> TransportResponse:
+        loop = asyncio.get_running_loop()
+        origin, prefix = self._split(request.url)
+        lines = [request.method.encode("latin-1"), prefix]
+        for key, value in request.headers.items():
+            if "\n" in value or "\r" in value or "\n" in key or "\r" in key:
+                raise ValueError(f"header {key!r} contains a line break")
+            lines.append(f"{key}: {value}\r\n".encode("latin-1"))
+        body = request.body
+        streaming = not isinstance(body, (bytes, bytearray))
+        if streaming:
+            lines.append(b"transfer-encoding: chunked\r\n\r\n")
+        else:
+            assert isinstance(body, (bytes, bytearray))
+            if body or request.method != "GET":
+                lines.append(b"content-length: %d\r\n" % len(body))
+            lines.append(b"\r\n")
+            lines.append(bytes(body))
+        head = b"".join(lines)
+
+        timer: asyncio.TimerHandle | None = None
+        for attempt in (0, 1):
+            conn, reused = await self._connect(origin)
+            if request.timeout is not None:
+                timer = loop.call_later(request.timeout, conn.fail_deadline)
+            writer: asyncio.Task[None] | None = None
+            try:
+                assert conn.transport is not None
+                conn.transport.write(head)
+                if streaming:
+                    assert isinstance(body, AsyncIterable)
+                    writer = asyncio.ensure_future(_write_chunked(conn, body))
+                while not conn.head_done:
+                    await conn.wait()
+            except ConnectError as exc:
+                if timer is not None:
+                    timer.cancel()
+                if writer is not None:
+                    writer.cancel()
+                conn.abort()
+                # A reused keep-alive connection may have been closed by the server just
+                # as we sent; a bytes request is safe to send again on a fresh one.
+                retry = reused and not streaming and exc.code is Code.UNAVAILABLE
+                if retry and attempt == 0:
+                    continue
+                raise
+            except BaseException:
+                if timer is not None:
+                    timer.cancel()
+                if writer is not None:
+                    writer.cancel()
+                conn.abort()
+                raise
+            return _Response(conn, self, origin, timer, writer)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.abort()
+        self._idle.clear()
+
+
+async def _write_chunked(conn: _Connection, body: AsyncIterable[bytes]) -> None:
+    transport = conn.transport
+    assert transport is not None
+    try:
+        async for chunk in body:
+            if chunk:
+                transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                await conn.drain()
+        transport.write(b"0\r\n\r\n")
+    except asyncio.CancelledError:
+        raise
+    except ConnectError:
+        pass  # the connection failed; the reader reports it
+    except BaseException as exc:
+        conn.fail(exc)
