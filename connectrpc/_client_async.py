@@ -9,7 +9,7 @@ exactly one message; streaming calls hand the decoder to ``StreamOutput``.
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -420,7 +420,7 @@ class AsyncConnectClient:
         )
         return output.message_or_raise()
 
-    async def server_stream(
+    def server_stream(
         self,
         method: MethodInfo[ReqT, ResT],
         request: ReqT,
@@ -428,18 +428,17 @@ class AsyncConnectClient:
         extra_headers: HeaderInput | None = None,
         timeout_seconds: float | None = None,
     ) -> AsyncIterator[ResT]:
-        """Call a server-streaming method, yielding responses; raises ``ConnectError``."""
-        output = await self.call_server_stream(
-            method, request, extra_headers=extra_headers, timeout_seconds=timeout_seconds
-        )
-        async with output:
-            async for message in output:
-                yield message
-        error = output.error()
-        if error is not None:
-            raise error
+        """Call a server-streaming method, yielding responses; raises ``ConnectError``.
 
-    async def bidi_stream(
+        The call starts when iteration does.
+        """
+        return _raise_at_end(
+            self.call_server_stream(
+                method, request, extra_headers=extra_headers, timeout_seconds=timeout_seconds
+            )
+        )
+
+    def bidi_stream(
         self,
         method: MethodInfo[ReqT, ResT],
         requests: StreamInput[ReqT],
@@ -447,16 +446,26 @@ class AsyncConnectClient:
         extra_headers: HeaderInput | None = None,
         timeout_seconds: float | None = None,
     ) -> AsyncIterator[ResT]:
-        """Call a bidi method, yielding responses; raises ``ConnectError``."""
-        output = await self.call_bidi_stream(
-            method, requests, extra_headers=extra_headers, timeout_seconds=timeout_seconds
+        """Call a bidi method, yielding responses; raises ``ConnectError``.
+
+        The call starts when iteration does.
+        """
+        return _raise_at_end(
+            self.call_bidi_stream(
+                method, requests, extra_headers=extra_headers, timeout_seconds=timeout_seconds
+            )
         )
-        async with output:
-            async for message in output:
-                yield message
-        error = output.error()
-        if error is not None:
-            raise error
+
+
+async def _raise_at_end(start: Awaitable[StreamOutput[ResT]]) -> AsyncIterator[ResT]:
+    """Yield a stream's messages, then raise its error if it failed."""
+    output = await start
+    async with output:
+        async for message in output:
+            yield message
+    error = output.error()
+    if error is not None:
+        raise error
 
 
 @dataclass(frozen=True)
