@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Keep ``requirements_lock.txt`` (Bazel's pip lock) in step with ``uv.lock``.
+
+Bazel users get the Python dependencies through rules_python's ``pip.parse``, which reads a
+pip-style lock file. uv.lock stays the single source of truth: this script derives the Bazel
+lock from it with ``uv export`` and either checks the committed file (the default; exit 1 and a
+diff when they differ) or rewrites it (``--write``).
+
+What goes into the Bazel lock: the closure, in uv.lock's dependency graph, of
+
+* the runtime dependencies of ``connect-python`` (aiohttp, multidict, protobuf),
+* its ``brotli`` and ``zstd`` extras (the conformance matrix uses both compressions),
+* ``hypercorn``, which the example server and the conformance server run on.
+
+Pins, environment markers and hashes are exactly those ``uv export`` prints for uv.lock; the
+closure is taken over package names, so a marker can only make a line broader, never drop a
+package that a root needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import subprocess
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+REPO = Path(__file__).resolve().parent.parent
+LOCK = REPO / "requirements_lock.txt"
+PROJECT = "connect-python"
+EXTRAS = ("brotli", "zstd")
+EXTRA_ROOTS = ("hypercorn",)
+
+HEADER = """\
+# Bazel pip lock for connect-python (rules_python pip.parse in MODULE.bazel).
+# GENERATED from uv.lock by tools/check_requirements_lock.py --write; do not edit.
+# CI checks that it matches uv.lock: python3 tools/check_requirements_lock.py
+"""
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def closure(lock: dict) -> set[str]:
+    """Names of the packages the Bazel build needs, following every edge regardless of markers."""
+    packages: dict[str, list[dict]] = {}
+    for pkg in lock["package"]:
+        packages.setdefault(_normalize(pkg["name"]), []).append(pkg)
+    (project,) = packages[PROJECT]
+    roots = [dep["name"] for dep in project.get("dependencies", [])]
+    for extra in EXTRAS:
+        roots += [dep["name"] for dep in project.get("optional-dependencies", {})[extra]]
+    roots += EXTRA_ROOTS
+    seen: set[str] = set()
+    todo = [_normalize(r) for r in roots]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if name not in packages:
+            raise SystemExit(f"check_requirements_lock: {name} is not in uv.lock")
+        seen.add(name)
+        for version in packages[name]:
+            todo += [_normalize(dep["name"]) for dep in version.get("dependencies", [])]
+    return seen
+
+
+def export() -> list[tuple[str, list[str]]]:
+    """``uv export`` of everything the lock may need, as (package name, lines) entries."""
+    cmd = ["uv", "export", "--frozen", "--no-emit-project", "--group", "dev"]
+    cmd += [arg for extra in EXTRAS for arg in ("--extra", extra)]
+    cmd += ["--format", "requirements-txt", "--no-annotate", "--no-header"]
+    try:
+        out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        raise SystemExit("check_requirements_lock: uv is required (pip install uv)") from None
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"check_requirements_lock: {' '.join(cmd)} failed:\n{exc.stderr}") from exc
+    entries: list[tuple[str, list[str]]] = []
+    for line in out.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith((" ", "\t")):
+            entries[-1][1].append(line)
+        else:
+            entries.append((_normalize(line.split("==", 1)[0]), [line]))
+    return entries
+
+
+def render() -> str:
+    with (REPO / "uv.lock").open("rb") as f:
+        wanted = closure(tomllib.load(f))
+    entries = [lines for name, lines in export() if name in wanted]
+    found = {_normalize(lines[0].split("==", 1)[0]) for lines in entries}
+    missing = sorted(wanted - found)
+    if missing:
+        raise SystemExit(f"check_requirements_lock: uv export lacks {', '.join(missing)}")
+    return HEADER + "".join(line + "\n" for lines in entries for line in lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help="rewrite requirements_lock.txt")
+    args = parser.parse_args()
+    expected = render()
+    if args.write:
+        LOCK.write_text(expected)
+        print(f"check_requirements_lock: wrote {LOCK.relative_to(REPO)}")
+        return 0
+    actual = LOCK.read_text() if LOCK.exists() else ""
+    if actual == expected:
+        print("check_requirements_lock: requirements_lock.txt matches uv.lock")
+        return 0
+    sys.stdout.writelines(
+        difflib.unified_diff(
+            actual.splitlines(keepends=True),
+            expected.splitlines(keepends=True),
+            "requirements_lock.txt (committed)",
+            "requirements_lock.txt (from uv.lock)",
+        )
+    )
+    print(
+        "check_requirements_lock: requirements_lock.txt is out of date; "
+        "run python3 tools/check_requirements_lock.py --write",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
