@@ -92,6 +92,49 @@ def _wire_limit(plan: RequestPlan, limit: int | None) -> int | None:
     return 2 * limit + 65536
 
 
+_DRAIN_MAX_BYTES = 8 * 1024 * 1024
+_DRAIN_MAX_SECONDS = 5.0
+
+
+class _RequestBody:
+    """Wraps ASGI ``receive`` to know whether the request body has been read to its end.
+
+    Answering before the request body is complete is legal HTTP, but servers may close an
+    HTTP/1.1 connection as soon as the response ends; the unread upload then makes the
+    kernel reset the connection, and the client can lose the response it was sent. So before
+    a response ends early, the rest of the body is read and discarded (``drain``), within
+    bounds; past them the connection is left to close.
+    """
+
+    __slots__ = ("_receive", "done")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.done = False
+
+    async def receive(self) -> Any:
+        msg = await self._receive()
+        if msg["type"] != "http.request" or not msg.get("more_body", False):
+            self.done = True
+        return msg
+
+    async def drain(self) -> None:
+        if self.done:
+            return
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + _DRAIN_MAX_SECONDS
+        drained = 0
+        while not self.done and drained <= _DRAIN_MAX_BYTES:
+            remaining = give_up - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                msg = await asyncio.wait_for(self.receive(), remaining)
+            except asyncio.TimeoutError:
+                return
+            drained += len(msg.get("body", b""))
+
+
 class _DisconnectWatch:
     """Cancels the serving task if the client disconnects once its request is complete.
 
@@ -212,14 +255,14 @@ class _RequestStream(AsyncIterator[Message]):
             message = await self.__anext__()
         except StopAsyncIteration:
             raise ConnectError(
-                Code.INVALID_ARGUMENT, f"{procedure} expects one request message, got none"
+                Code.UNIMPLEMENTED, f"{procedure} expects one request message, got none"
             ) from None
         try:
             await self.__anext__()
         except StopAsyncIteration:
             return message
         raise ConnectError(
-            Code.INVALID_ARGUMENT, f"{procedure} expects one request message, got several"
+            Code.UNIMPLEMENTED, f"{procedure} expects one request message, got several"
         )
 
 
@@ -283,12 +326,15 @@ class ConnectASGIApplication:
             return
         if scope["type"] != "http":
             raise ValueError(f"ConnectASGIApplication serves HTTP, not {scope['type']!r}")
+        body = _RequestBody(receive)
+        receive = body.receive
         path: str = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
         handler = self._routes.get(path)
         if handler is None:
+            await body.drain()
             await _send_simple(
                 send,
                 *http_error_response(
@@ -313,6 +359,7 @@ class ConnectASGIApplication:
                 self._compressions,
             )
         except HTTPError as exc:
+            await body.drain()
             await _send_simple(send, *http_error_response(exc))
             return
         client = scope.get("client")
@@ -325,14 +372,26 @@ class ConnectASGIApplication:
         )
         try:
             if plan.stream:
-                await self._serve_stream(handler, plan, ctx, receive, send)
+                # A full-duplex stream may legitimately end while the client still sends.
+                full_duplex = handler.method.stream_type is StreamType.BIDI_STREAM and (
+                    scope.get("http_version", "1.1") not in ("1.0", "1.1")
+                )
+                await self._serve_stream(
+                    handler, plan, ctx, receive, send, None if full_duplex else body
+                )
             else:
-                await self._serve_unary(handler, plan, ctx, receive, send)
+                await self._serve_unary(handler, plan, ctx, receive, send, body)
         except _ClientGoneError:
             return
 
     async def _serve_unary(
-        self, handler: Handler, plan: RequestPlan, ctx: RequestContext, receive: Receive, send: Send
+        self,
+        handler: Handler,
+        plan: RequestPlan,
+        ctx: RequestContext,
+        receive: Receive,
+        send: Send,
+        body: _RequestBody,
     ) -> None:
         limit = self._options.read_max_bytes
         method = handler.method
@@ -340,11 +399,11 @@ class ConnectASGIApplication:
         try:
             with Deadline(plan.timeout):
                 if plan.get_message is not None:
-                    body = plan.get_message
+                    data = plan.get_message
                 else:
-                    body = await _read_body(receive, _wire_limit(plan, limit))
+                    data = await _read_body(receive, _wire_limit(plan, limit))
                 watch.start()
-                request = _decode(plan, _decompress(plan, body, limit), method.input)
+                request = _decode(plan, _decompress(plan, data, limit), method.input)
                 response = await handler.fn(request, ctx)
             if not isinstance(response, method.output):
                 raise TypeError(
@@ -354,6 +413,7 @@ class ConnectASGIApplication:
             data = plan.codec.encode(response)
         except ConnectError as exc:
             watch.stop()
+            await body.drain()
             await _send_simple(
                 send, *unary_error_response(exc, ctx.response_headers, ctx.response_trailers)
             )
@@ -368,6 +428,7 @@ class ConnectASGIApplication:
         except Exception as exc:
             watch.stop()
             err = _internal(exc, method.procedure)
+            await body.drain()
             await _send_simple(
                 send, *unary_error_response(err, ctx.response_headers, ctx.response_trailers)
             )
@@ -385,8 +446,16 @@ class ConnectASGIApplication:
         await send({"type": "http.response.body", "body": data})
 
     async def _serve_stream(
-        self, handler: Handler, plan: RequestPlan, ctx: RequestContext, receive: Receive, send: Send
+        self,
+        handler: Handler,
+        plan: RequestPlan,
+        ctx: RequestContext,
+        receive: Receive,
+        send: Send,
+        body: _RequestBody | None,
     ) -> None:
+        """Serve a streaming call; ``body`` is drained before the response ends, unless the
+        call is full-duplex (then ``None``)."""
         method = handler.method
         watch = _DisconnectWatch(receive)
         requests = _RequestStream(receive, plan, method.input, self._options.read_max_bytes, watch)
@@ -448,6 +517,8 @@ class ConnectASGIApplication:
         if error is not None:
             trailers.extend(error.metadata)
         end = encode_envelope(FLAG_END_STREAM, encode_end_stream(error, trailers))
+        if body is not None:
+            await body.drain()
         try:
             await writer.finish(end)
         except Exception:

@@ -15,7 +15,12 @@ from hypercorn.config import Config
 from connectrpc.client import AsyncConnectClient, HTTP1Transport
 from connectrpc.errors import Code
 from connectrpc.method import MethodInfo, StreamType
-from connectrpc.server import ConnectASGIApplication, RequestContext, server_stream_handler
+from connectrpc.server import (
+    ConnectASGIApplication,
+    RequestContext,
+    ServerOptions,
+    server_stream_handler,
+)
 
 from ..api._service import CONCAT, ECHO, SLOW, SPLIT, EchoService, S, make_app
 
@@ -168,3 +173,25 @@ async def test_http1_transport_pools_and_recovers() -> None:
     err = out.error()
     assert err is not None
     assert err.code is Code.UNAVAILABLE
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "http1"])
+async def test_early_error_reaches_the_client_despite_unread_upload(transport: str) -> None:
+    # The server refuses the first message (over its limit) while the client is still
+    # uploading; over HTTP/1.1 the rest of the upload must be drained, or closing the
+    # connection resets it and the client loses the error.
+    app = make_app(EchoService(), ServerOptions(read_max_bytes=1000))
+    url, stop, task = await _hypercorn(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = _client(url, transport, session)
+            requests = [S(value="x" * 5000)] + [S(value="y" * 1000)] * 500
+            for _ in range(5):
+                out = await client.call_client_stream(CONCAT, requests)
+                err = out.error()
+                assert err is not None
+                assert err.code is Code.RESOURCE_EXHAUSTED, err
+            await client.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
