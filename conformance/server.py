@@ -381,6 +381,9 @@ def _patch_hypercorn_h2() -> None:
                 self.connection.acknowledge_received_data(
                     event.flow_controlled_length, event.stream_id
                 )
+                # Send the WINDOW_UPDATE now: a client blocked on flow control would
+                # otherwise wait for it forever.
+                await self._flush()
                 continue
             await original(self, [event])
 

@@ -103,13 +103,15 @@ class _RequestBody:
     HTTP/1.1 connection as soon as the response ends; the unread upload then makes the
     kernel reset the connection, and the client can lose the response it was sent. So before
     a response ends early, the rest of the body is read and discarded (``drain``), within
-    bounds; past them the connection is left to close.
+    bounds; past them the connection is left to close. HTTP/2 ends a stream cleanly without
+    that (and hypercorn's HTTP/2 flow control breaks if we try), so there it does nothing.
     """
 
-    __slots__ = ("_receive", "done")
+    __slots__ = ("_drains", "_receive", "done")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, http_version: str) -> None:
         self._receive = receive
+        self._drains = http_version in ("1.0", "1.1")
         self.done = False
 
     async def receive(self) -> Any:
@@ -119,7 +121,7 @@ class _RequestBody:
         return msg
 
     async def drain(self) -> None:
-        if self.done:
+        if self.done or not self._drains:
             return
         loop = asyncio.get_running_loop()
         give_up = loop.time() + _DRAIN_MAX_SECONDS
@@ -326,7 +328,8 @@ class ConnectASGIApplication:
             return
         if scope["type"] != "http":
             raise ValueError(f"ConnectASGIApplication serves HTTP, not {scope['type']!r}")
-        body = _RequestBody(receive)
+        http_version = scope.get("http_version", "1.1")
+        body = _RequestBody(receive, http_version)
         receive = body.receive
         path: str = scope["path"]
         root = scope.get("root_path", "")
@@ -374,7 +377,7 @@ class ConnectASGIApplication:
             if plan.stream:
                 # A full-duplex stream may legitimately end while the client still sends.
                 full_duplex = handler.method.stream_type is StreamType.BIDI_STREAM and (
-                    scope.get("http_version", "1.1") not in ("1.0", "1.1")
+                    http_version not in ("1.0", "1.1")
                 )
                 await self._serve_stream(
                     handler, plan, ctx, receive, send, None if full_duplex else body
@@ -529,8 +532,15 @@ class ConnectASGIApplication:
 async def _send_simple(
     send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    """Send a whole (error) response. Shielded: a cancellation arriving between the head
+    and the body (a deadline racing the client going away) must not leave the client with
+    a head that promises a body which never comes."""
+
+    async def write() -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    await asyncio.shield(write())
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
