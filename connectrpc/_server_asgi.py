@@ -80,6 +80,17 @@ _PROTOCOL_HEADERS = frozenset(
 )
 
 
+# Clients truncate connect-timeout-ms to whole milliseconds, so the header can be up to 1 ms
+# shorter than the client's real deadline. Enforcing it 1 ms late keeps the server from
+# answering "deadline exceeded" just before the client gives up on its own, when the client
+# may get the response head but not its body.
+_DEADLINE_TRUNCATION = 0.001
+
+
+def _enforced(timeout: float | None) -> float | None:
+    return None if timeout is None else timeout + _DEADLINE_TRUNCATION
+
+
 class _ClientGoneError(Exception):
     """The client disconnected; there is nobody to answer."""
 
@@ -400,7 +411,7 @@ class ConnectASGIApplication:
         method = handler.method
         watch = _DisconnectWatch(receive)
         try:
-            with Deadline(plan.timeout):
+            with Deadline(_enforced(plan.timeout)):
                 if plan.get_message is not None:
                     data = plan.get_message
                 else:
@@ -487,7 +498,7 @@ class ConnectASGIApplication:
         writer = BatchingSender(send)
         error: ConnectError | None = None
         try:
-            with Deadline(plan.timeout):
+            with Deadline(_enforced(plan.timeout)):
                 kind = method.stream_type
                 if kind is StreamType.CLIENT_STREAM:
                     await emit(await handler.fn(requests, ctx))
