@@ -3,7 +3,7 @@
 # This is the README's test command and exactly what CI (.ci/run) runs.
 #
 #   tools/check.sh            everything
-#   tools/check.sh --fast     skip the conformance suites
+#   tools/check.sh --fast     skip the conformance suites and the Bazel run
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${REPO}"
@@ -25,6 +25,10 @@ step "ruff"
 uv run ruff check .
 uv run ruff format --check .
 
+step "buildifier (Starlark), requirements lock in sync with uv.lock"
+tools/buildifier.sh
+uv run python tools/check_requirements_lock.py
+
 step "mypy --strict (library, generator, tests, examples, conformance, generated code)"
 tools/mypy.sh
 
@@ -36,6 +40,8 @@ if [[ ${fast} -eq 0 ]]; then
     tools/conformance.sh client
     step "conformance: server"
     tools/conformance.sh server
+    step "bazel: build, conformance and consumer workspace with a real Bazel (offline)"
+    tools/bazel_ci.sh
 fi
 
 step "all checks passed in ${SECONDS}s"
