@@ -28,7 +28,8 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "gen"))
+# Fallback for runs from a checkout; under Bazel the generated code comes from runfiles first.
+sys.path.append(str(Path(__file__).resolve().parent / "gen"))
 
 import aiohttp
 from connectrpc_conformance.v1 import client_compat_pb2 as compat

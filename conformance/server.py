@@ -24,7 +24,8 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import cast
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "gen"))
+# Fallback for runs from a checkout; under Bazel the generated code comes from runfiles first.
+sys.path.append(str(Path(__file__).resolve().parent / "gen"))
 
 import h2.events
 import h2.exceptions

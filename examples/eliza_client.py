@@ -18,7 +18,8 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "gen"))
+# Fallback for runs from a checkout; under Bazel the generated code comes from runfiles first.
+sys.path.append(str(Path(__file__).resolve().parent / "gen"))
 
 import aiohttp
 from eliza.v1 import eliza_pb2

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE / "gen"))
+sys.path.append(str(HERE / "gen"))  # after runfiles, under Bazel
 sys.path.insert(0, str(HERE))
 
 from eliza_client import run_conversation  # noqa: E402

@@ -24,7 +24,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "gen"))
+# Fallback for runs from a checkout; under Bazel the generated code comes from runfiles first.
+sys.path.append(str(Path(__file__).resolve().parent / "gen"))
 
 from eliza.v1 import eliza_connect, eliza_pb2
 from eliza_engine import Eliza, introduction
