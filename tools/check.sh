@@ -18,7 +18,7 @@ step "setup"
 tools/setup.sh
 
 step "generate code (examples, conformance harness)"
-tools/gen_examples.sh
+uv run python tools/gen_examples.py --quiet
 tools/gen_conformance_protos.sh
 
 step "ruff"
