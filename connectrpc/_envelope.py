@@ -65,15 +65,28 @@ class EnvelopeReader:
     def feed(self, data: bytes) -> list[Envelope]:
         """Add ``data`` and return every frame it completes, in order."""
         pending = self._pending
+        frames: list[Envelope] = []
         if pending:
             pending.append(data)
             self._pending_len += len(data)
-            if self._pending_len < self._need:
-                return []
-            data = b"".join(pending)
+            need = self._need
+            if self._pending_len < need:
+                return frames
+            if need == HEADER_SIZE:
+                data = b"".join(pending)
+            else:
+                # A frame whose header arrived earlier is now complete: join just its payload
+                # (one copy), and go on with whatever follows it in the last chunk.
+                flags, _ = _HEADER.unpack_from(pending[0], 0)
+                last = pending[-1]
+                cut = len(last) - (self._pending_len - need)
+                pending[-1] = last[:cut]
+                pending[0] = pending[0][HEADER_SIZE:]
+                frames.append((flags, b"".join(pending)))
+                data = last[cut:]
             pending.clear()
             self._pending_len = 0
-        frames: list[Envelope] = []
+            self._need = HEADER_SIZE
         pos = 0
         n = len(data)
         need = HEADER_SIZE
