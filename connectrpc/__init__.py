@@ -1,0 +1,11 @@
+"""connect-python: the Connect RPC protocol for Python (https://connectrpc.com).
+
+Public modules: ``connectrpc.client`` (the async client and its transports),
+``connectrpc.server`` (the ASGI application and handler bindings), ``connectrpc.errors``,
+``connectrpc.headers``, ``connectrpc.unary``, ``connectrpc.streams``, ``connectrpc.method``
+(what generated code describes RPCs with) and ``connectrpc.testing``.
+"""
+
+from ._version import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,58 @@
+"""The public surface: these names are the contract, so changing them must be deliberate."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "connectrpc": ["__version__"],
+    "connectrpc.client": [
+        "AsyncConnectClient",
+        "AsyncTransport",
+        "ClientOptions",
+        "HTTP1Transport",
+        "HTTPClient",
+        "HTTPRequest",
+        "TransportResponse",
+    ],
+    "connectrpc.errors": ["Code", "ConnectError", "ErrorDetail"],
+    "connectrpc.headers": ["HeaderInput"],
+    "connectrpc.method": [
+        "RUNTIME_API_VERSION",
+        "IdempotencyLevel",
+        "MethodInfo",
+        "StreamType",
+        "require_runtime_api",
+    ],
+    "connectrpc.server": [
+        "ConnectASGIApplication",
+        "Handler",
+        "RequestContext",
+        "ServerOptions",
+        "bidi_stream_handler",
+        "client_stream_handler",
+        "server_stream_handler",
+        "unary_handler",
+    ],
+    "connectrpc.streams": ["StreamInput", "StreamOutput"],
+    "connectrpc.testing": ["ASGITransport"],
+    "connectrpc.unary": ["UnaryOutput"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_exported_names(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(PUBLIC[module])
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
+
+
+def test_runtime_api_guard_names_the_fix() -> None:
+    from connectrpc.method import require_runtime_api
+
+    require_runtime_api(1)
+    with pytest.raises(ImportError, match="regenerate"):
+        require_runtime_api(2)
