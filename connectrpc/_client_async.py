@@ -256,20 +256,16 @@ class AsyncConnectClient:
         response = await self._transport.send(request)
         try:
             start = self._protocol.start_response(response.status, response.headers, stream=stream)
+            error = start.error
             if start.error_body:
                 body_bytes = await _read_all(response, _ERROR_BODY_MAX_BYTES)
                 error = self._protocol.decode_error_body(
                     response.status, response.headers, body_bytes, self._options.read_max_bytes
                 )
-                await response.close(abort=False)
+            if error is not None:
+                await response.close(abort=not start.error_body)
                 call: _Call[ResT] = _Call(None, None, self._codec, method.output, start.headers)
                 call.error = error
-                call.trailers = start.trailers or CIMultiDict()
-                return call
-            if start.error is not None:
-                await response.close(abort=True)
-                call = _Call(None, None, self._codec, method.output, start.headers)
-                call.error = start.error
                 call.trailers = start.trailers or CIMultiDict()
                 return call
         except BaseException:
