@@ -33,6 +33,7 @@ import h2.stream
 from connectrpc_conformance.v1 import (
     config_pb2,
     server_compat_pb2,
+    service_connect,
     service_pb2,
 )
 from google.protobuf.message import Message
@@ -43,7 +44,6 @@ from hypercorn.typing import ASGIFramework
 from multidict import CIMultiDict
 
 from connectrpc.errors import Code, ConnectError, ErrorDetail
-from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.server import (
     ConnectASGIApplication,
     Handler,
@@ -57,59 +57,14 @@ from connectrpc.server import (
 
 RequestInfo = service_pb2.ConformancePayload.RequestInfo
 
-SERVICE = "connectrpc.conformance.v1.ConformanceService"
-
-# The ConformanceService's methods. Unimplemented is deliberately absent: the server must
-# answer it with the framework's own "unimplemented".
-UNARY = MethodInfo(
-    service=SERVICE,
-    name="Unary",
-    input=service_pb2.UnaryRequest,
-    output=service_pb2.UnaryResponse,
-    stream_type=StreamType.UNARY,
-)
-SERVER_STREAM = MethodInfo(
-    service=SERVICE,
-    name="ServerStream",
-    input=service_pb2.ServerStreamRequest,
-    output=service_pb2.ServerStreamResponse,
-    stream_type=StreamType.SERVER_STREAM,
-)
-CLIENT_STREAM = MethodInfo(
-    service=SERVICE,
-    name="ClientStream",
-    input=service_pb2.ClientStreamRequest,
-    output=service_pb2.ClientStreamResponse,
-    stream_type=StreamType.CLIENT_STREAM,
-)
-BIDI_STREAM = MethodInfo(
-    service=SERVICE,
-    name="BidiStream",
-    input=service_pb2.BidiStreamRequest,
-    output=service_pb2.BidiStreamResponse,
-    stream_type=StreamType.BIDI_STREAM,
-)
-IDEMPOTENT_UNARY = MethodInfo(
-    service=SERVICE,
-    name="IdempotentUnary",
-    input=service_pb2.IdempotentUnaryRequest,
-    output=service_pb2.IdempotentUnaryResponse,
-    stream_type=StreamType.UNARY,
-    idempotency=IdempotencyLevel.NO_SIDE_EFFECTS,
-)
-
-
-def _check_against_descriptor() -> None:
-    """Fail fast if the hand-written MethodInfos drift from service.proto."""
-    service = service_pb2.DESCRIPTOR.services_by_name["ConformanceService"]
-    assert service.full_name == SERVICE
-    for info in (UNARY, SERVER_STREAM, CLIENT_STREAM, BIDI_STREAM, IDEMPOTENT_UNARY):
-        desc = service.methods_by_name[info.name]
-        assert desc.input_type.full_name == info.input.DESCRIPTOR.full_name, info.name
-        assert desc.output_type.full_name == info.output.DESCRIPTOR.full_name, info.name
-        assert desc.client_streaming == info.stream_type.client_streams, info.name
-        assert desc.server_streaming == info.stream_type.server_streams, info.name
-        assert desc.GetOptions().idempotency_level == info.idempotency.value, info.name
+# The ConformanceService's methods, as our generator describes them. Unimplemented is
+# deliberately left unbound: the server must answer it with the framework's "unimplemented".
+_METHODS = service_connect.ConformanceServiceMethods
+UNARY = _METHODS.UNARY
+SERVER_STREAM = _METHODS.SERVER_STREAM
+CLIENT_STREAM = _METHODS.CLIENT_STREAM
+BIDI_STREAM = _METHODS.BIDI_STREAM
+IDEMPOTENT_UNARY = _METHODS.IDEMPOTENT_UNARY
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -277,7 +232,6 @@ async def bidi_stream(
 
 
 def handlers() -> list[Handler]:
-    _check_against_descriptor()
     return [
         unary_handler(UNARY, unary),
         unary_handler(IDEMPOTENT_UNARY, idempotent_unary),
