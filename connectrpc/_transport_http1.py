@@ -185,7 +185,7 @@ class _Connection(asyncio.Protocol):
 
 
 class _Response(TransportResponse):
-    __slots__ = ("_conn", "_release", "_timer", "_writer", "headers", "status")
+    __slots__ = ("_conn", "_release", "_slot", "_timer", "_writer", "headers", "status")
 
     def __init__(
         self,
@@ -194,7 +194,9 @@ class _Response(TransportResponse):
         origin: Origin,
         timer: asyncio.TimerHandle | None,
         writer: asyncio.Task[None] | None,
+        slot: asyncio.Semaphore,
     ) -> None:
+        self._slot: asyncio.Semaphore | None = slot
         self._conn = conn
         self._release = (release, origin)
         self._timer = timer
@@ -216,6 +218,9 @@ class _Response(TransportResponse):
                 raise
 
     async def close(self, *, abort: bool) -> None:
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
         if self._timer is not None:
             self._timer.cancel()
         writer = self._writer
@@ -234,13 +239,24 @@ class HTTP1Transport(AsyncTransport):
     """A fast HTTP/1.1 transport with its own connection pool (needs ``httptools``:
     ``pip install connect-python[fast]``).
 
-    ``ssl_context`` is used for ``https`` URLs (default: the system's trusted CAs).
+    ``ssl_context`` is used for ``https`` URLs (default: the system's trusted CAs). At most
+    ``max_connections_per_origin`` exchanges run at once per origin; further calls wait for
+    a connection to come free (their deadline still runs while they wait).
     """
 
-    def __init__(self, *, ssl_context: ssl_module.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl_module.SSLContext | None = None,
+        max_connections_per_origin: int = 100,
+    ) -> None:
         import httptools  # noqa: F401 - fail here, with the import error, not per request
 
+        if max_connections_per_origin < 1:
+            raise ValueError("max_connections_per_origin must be at least 1")
         self._ssl = ssl_context
+        self._max_connections = max_connections_per_origin
+        self._slots: dict[Origin, asyncio.Semaphore] = {}
         self._idle: dict[Origin, list[_Connection]] = {}
         self._urls: dict[str, tuple[Origin, bytes]] = {}
 
@@ -267,7 +283,7 @@ class HTTP1Transport(AsyncTransport):
         else:
             conn.abort()
 
-    async def _connect(self, origin: Origin) -> tuple[_Connection, bool]:
+    async def _connect(self, origin: Origin, deadline: float | None) -> tuple[_Connection, bool]:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
@@ -279,8 +295,14 @@ class HTTP1Transport(AsyncTransport):
         ssl: ssl_module.SSLContext | None = None
         if scheme == "https":
             ssl = self._ssl or ssl_module.create_default_context()
+        connecting = loop.create_connection(lambda: _Connection(loop), host, port, ssl=ssl)
         try:
-            _, conn = await loop.create_connection(lambda: _Connection(loop), host, port, ssl=ssl)
+            if deadline is None:
+                _, conn = await connecting
+            else:
+                _, conn = await asyncio.wait_for(connecting, max(deadline - loop.time(), 0))
+        except asyncio.TimeoutError:
+            raise _deadline_error() from None
         except OSError as exc:
             raise ConnectError(Code.UNAVAILABLE, f"cannot connect to {host}:{port}: {exc}") from exc
         return conn, False
@@ -305,11 +327,38 @@ class HTTP1Transport(AsyncTransport):
             lines.append(bytes(body))
         head = b"".join(lines)
 
+        deadline = None if request.timeout is None else loop.time() + request.timeout
+        slot = self._slots.get(origin)
+        if slot is None:
+            slot = self._slots[origin] = asyncio.Semaphore(self._max_connections)
+        if deadline is None:
+            await slot.acquire()
+        else:
+            try:
+                await asyncio.wait_for(slot.acquire(), max(deadline - loop.time(), 0))
+            except asyncio.TimeoutError:
+                raise _deadline_error() from None
+        try:
+            return await self._exchange(origin, head, body, streaming, deadline, slot)
+        except BaseException:
+            slot.release()
+            raise
+
+    async def _exchange(
+        self,
+        origin: Origin,
+        head: bytes,
+        body: bytes | bytearray | AsyncIterable[bytes],
+        streaming: bool,
+        deadline: float | None,
+        slot: asyncio.Semaphore,
+    ) -> TransportResponse:
+        loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
         for attempt in (0, 1):
-            conn, reused = await self._connect(origin)
-            if request.timeout is not None:
-                timer = loop.call_later(request.timeout, conn.fail_deadline)
+            conn, reused = await self._connect(origin, deadline)
+            if deadline is not None:
+                timer = loop.call_at(deadline, conn.fail_deadline)
             writer: asyncio.Task[None] | None = None
             try:
                 assert conn.transport is not None
@@ -338,7 +387,7 @@ class HTTP1Transport(AsyncTransport):
                     writer.cancel()
                 conn.abort()
                 raise
-            return _Response(conn, self, origin, timer, writer)
+            return _Response(conn, self, origin, timer, writer, slot)
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:

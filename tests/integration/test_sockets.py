@@ -20,6 +20,7 @@ from connectrpc.server import (
     RequestContext,
     ServerOptions,
     server_stream_handler,
+    unary_handler,
 )
 
 from ..api._service import CONCAT, ECHO, SLOW, SPLIT, EchoService, S, make_app
@@ -193,5 +194,38 @@ async def test_early_error_reaches_the_client_despite_unread_upload(transport: s
                 assert err.code is Code.RESOURCE_EXHAUSTED, err
             await client.close()
     finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_http1_transport_bounds_connections_per_origin() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def slow_echo(request: S, ctx: RequestContext) -> S:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return request
+
+    app = ConnectASGIApplication([unary_handler(ECHO, slow_echo)])
+    url, stop, task = await _hypercorn(app)
+    client = AsyncConnectClient(url, HTTP1Transport(max_connections_per_origin=3))
+    try:
+        results = await asyncio.gather(*(client.unary(ECHO, S(value=str(i))) for i in range(12)))
+        assert [r.value for r in results] == [str(i) for i in range(12)]
+        assert peak == 3
+        # A call still waiting for a connection when its deadline passes fails with
+        # deadline_exceeded, and gives its place back.
+        outs = await asyncio.gather(
+            *(client.call_unary(ECHO, S(), timeout_seconds=0.02) for _ in range(6))
+        )
+        errors = [o.error() for o in outs]
+        assert any(e is not None and e.code is Code.DEADLINE_EXCEEDED for e in errors)
+        assert await client.unary(ECHO, S(value="after"), timeout_seconds=2) == S(value="after")
+    finally:
+        await client.close()
         stop.set()
         await asyncio.wait_for(task, 5)
