@@ -21,6 +21,7 @@ from . import _compression
 from ._client_protocol import ClientProtocol, ResponseDecoder
 from ._code import Code
 from ._codec import CODECS, Codec, CodecError
+from ._deadline import deadline_exceeded
 from ._error import ConnectError
 from ._headers import HeaderInput, to_multidict
 from ._protocol_connect import ConnectClientProtocol, merge_headers
@@ -224,7 +225,7 @@ class AsyncConnectClient:
         timeout_seconds, extra_headers = args.timeout_seconds, args.extra_headers
         stream = method.stream_type is not StreamType.UNARY
         if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
+            raise deadline_exceeded()
         compression = None
         get_message = None
         if unary_message is not None:

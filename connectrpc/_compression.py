@@ -20,6 +20,8 @@ __all__ = [
     "Compression",
     "DecompressError",
     "available",
+    "buffered_limit",
+    "decompress_message",
     "get",
 ]
 
@@ -151,3 +153,33 @@ def get(name: str) -> Compression | None:
 def available() -> tuple[str, ...]:
     """Names of the installed compressions, preferred first (excluding identity)."""
     return tuple(_REGISTRY)
+
+
+def decompress_message(
+    comp: Compression | None, data: bytes, limit: int | None, corrupt: Code
+) -> bytes:
+    """One message as received (``comp`` is ``None`` when it is not compressed), checked
+    against ``limit`` after decompression; corrupt data is a ``ConnectError`` with ``corrupt``,
+    the code the caller's side of the protocol uses for it."""
+    if comp is None:
+        if limit is not None and len(data) > limit:
+            raise ConnectError(
+                Code.RESOURCE_EXHAUSTED,
+                f"message size {len(data)} is larger than the configured limit of {limit} bytes",
+            )
+        return data
+    try:
+        return comp.decompress(data, limit)
+    except DecompressError as exc:
+        raise ConnectError(corrupt, f"failed to decompress message: {exc}") from exc
+
+
+def buffered_limit(limit: int | None, compressed: bool) -> int | None:
+    """How many bytes of one message to buffer before decompressing it.
+
+    Compressed data is checked against ``limit`` again once decompressed; this bound only
+    keeps memory in check (real compressed data is never twice the size of its content).
+    """
+    if limit is None or not compressed:
+        return limit
+    return 2 * limit + 65536

@@ -12,7 +12,12 @@ from types import TracebackType
 from ._code import Code
 from ._error import ConnectError
 
-__all__ = ["Deadline"]
+__all__ = ["Deadline", "deadline_exceeded"]
+
+
+def deadline_exceeded() -> ConnectError:
+    """The error every layer reports when an RPC's deadline passes."""
+    return ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
 
 
 class Deadline:
@@ -50,7 +55,7 @@ class Deadline:
             task = self._task
             if task is not None and hasattr(task, "uncancel"):
                 task.uncancel()
-            raise ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded") from exc
+            raise deadline_exceeded() from exc
 
     @property
     def expired(self) -> bool:

@@ -301,22 +301,6 @@ def validate_stream_response(codec: str, status: int, headers: Headers) -> Conne
     return None
 
 
-def _decompress(
-    comp: _compression.Compression | None, data: bytes, limit: int | None, corrupt: Code
-) -> bytes:
-    if comp is None:
-        if limit is not None and len(data) > limit:
-            raise ConnectError(
-                Code.RESOURCE_EXHAUSTED,
-                f"message size {len(data)} is larger than the configured limit of {limit} bytes",
-            )
-        return data
-    try:
-        return comp.decompress(data, limit)
-    except _compression.DecompressError as exc:
-        raise ConnectError(corrupt, f"failed to decompress message: {exc}") from exc
-
-
 class ConnectUnaryDecoder(ResponseDecoder):
     """Collects a unary response body and yields the one message at the end."""
 
@@ -330,11 +314,7 @@ class ConnectUnaryDecoder(ResponseDecoder):
 
     def feed(self, data: bytes) -> list[bytes]:
         self._size += len(data)
-        limit = self._limit
-        if limit is not None and self._comp is not None:
-            # Compressed data is checked again after decompression; this only keeps what we
-            # buffer bounded (real compressed data is never twice the size of its content).
-            limit = 2 * limit + 65536
+        limit = _compression.buffered_limit(self._limit, self._comp is not None)
         if limit is not None and self._size > limit:
             raise ConnectError(
                 Code.RESOURCE_EXHAUSTED,
@@ -345,7 +325,7 @@ class ConnectUnaryDecoder(ResponseDecoder):
 
     def finish(self) -> list[bytes]:
         body = b"".join(self._chunks)
-        return [_decompress(self._comp, body, self._limit, Code.INTERNAL)]
+        return [_compression.decompress_message(self._comp, body, self._limit, Code.INTERNAL)]
 
 
 class ConnectStreamDecoder(ResponseDecoder):
@@ -381,7 +361,9 @@ class ConnectStreamDecoder(ResponseDecoder):
                         Code.INTERNAL,
                         "protocol error: compressed message without connect-content-encoding",
                     )
-                payload = _decompress(self._comp, payload, self._limit, Code.INTERNAL)
+                payload = _compression.decompress_message(
+                    self._comp, payload, self._limit, Code.INTERNAL
+                )
             if flags & FLAG_END_STREAM:
                 self._ended = True
                 self.error, self.trailers = _decode_end_stream(payload)

@@ -95,14 +95,6 @@ class _ClientGoneError(Exception):
     """The client disconnected; there is nobody to answer."""
 
 
-def _wire_limit(plan: RequestPlan, limit: int | None) -> int | None:
-    """Bound on compressed bytes buffered for one message: compressed data is rarely larger
-    than what it decompresses to, and never by this much, so memory stays bounded."""
-    if limit is None or plan.request_compression is None:
-        return limit
-    return 2 * limit + 65536
-
-
 _DRAIN_MAX_BYTES = 8 * 1024 * 1024
 _DRAIN_MAX_SECONDS = 5.0
 
@@ -190,18 +182,9 @@ class _DisconnectWatch:
 
 
 def _decompress(plan: RequestPlan, data: bytes, limit: int | None) -> bytes:
-    comp = plan.request_compression
-    if comp is None:
-        if limit is not None and len(data) > limit:
-            raise ConnectError(
-                Code.RESOURCE_EXHAUSTED,
-                f"message size {len(data)} is larger than the configured limit of {limit} bytes",
-            )
-        return data
-    try:
-        return comp.decompress(data, limit)
-    except _compression.DecompressError as exc:
-        raise ConnectError(Code.INVALID_ARGUMENT, f"failed to decompress request: {exc}") from exc
+    return _compression.decompress_message(
+        plan.request_compression, data, limit, Code.INVALID_ARGUMENT
+    )
 
 
 def _decode(plan: RequestPlan, data: bytes, message_type: type[Message]) -> Message:
@@ -227,7 +210,9 @@ class _RequestStream(AsyncIterator[Message]):
         self._type = message_type
         self._limit = limit
         self._watch = watch
-        self._reader = EnvelopeReader(_wire_limit(plan, limit))
+        self._reader = EnvelopeReader(
+            _compression.buffered_limit(limit, plan.request_compression is not None)
+        )
         self._pending: collections.deque[bytes] = collections.deque()
         self.eof = False
 
@@ -410,12 +395,16 @@ class ConnectASGIApplication:
         limit = self._options.read_max_bytes
         method = handler.method
         watch = _DisconnectWatch(receive)
+        error: ConnectError | None = None
         try:
             with Deadline(_enforced(plan.timeout)):
                 if plan.get_message is not None:
                     data = plan.get_message
                 else:
-                    data = await _read_body(receive, _wire_limit(plan, limit))
+                    data = await _read_body(
+                        receive,
+                        _compression.buffered_limit(limit, plan.request_compression is not None),
+                    )
                 watch.start()
                 request = _decode(plan, _decompress(plan, data, limit), method.input)
                 response = await handler.fn(request, ctx)
@@ -426,12 +415,7 @@ class ConnectASGIApplication:
                 )
             data = plan.codec.encode(response)
         except ConnectError as exc:
-            watch.stop()
-            await body.drain()
-            await _send_simple(
-                send, *unary_error_response(exc, ctx.response_headers, ctx.response_trailers)
-            )
-            return
+            error = exc
         except asyncio.CancelledError:
             watch.stop()
             if watch.client_gone():
@@ -440,14 +424,14 @@ class ConnectASGIApplication:
         except _ClientGoneError:
             return
         except Exception as exc:
-            watch.stop()
-            err = _internal(exc, method.procedure)
+            error = _internal(exc, method.procedure)
+        watch.stop()
+        if error is not None:
             await body.drain()
             await _send_simple(
-                send, *unary_error_response(err, ctx.response_headers, ctx.response_trailers)
+                send, *unary_error_response(error, ctx.response_headers, ctx.response_trailers)
             )
             return
-        watch.stop()
         compressed = False
         comp = plan.response_compression
         if comp is not None and len(data) >= self._options.compress_min_bytes:

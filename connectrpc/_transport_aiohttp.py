@@ -13,6 +13,7 @@ import asyncio
 import aiohttp
 
 from ._code import Code
+from ._deadline import deadline_exceeded
 from ._error import ConnectError
 from ._transport import AsyncTransport, HTTPRequest, TransportResponse
 
@@ -21,7 +22,7 @@ __all__ = ["AiohttpTransport"]
 
 def _translate(exc: BaseException) -> ConnectError:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
+        return deadline_exceeded()
     if isinstance(exc, aiohttp.ClientPayloadError):
         return ConnectError(Code.INTERNAL, f"response body was cut short: {exc}")
     if isinstance(exc, aiohttp.ClientResponseError):

@@ -15,6 +15,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from ._code import Code
+from ._deadline import deadline_exceeded
 from ._error import ConnectError
 from ._transport import AsyncTransport, HTTPRequest, TransportResponse
 
@@ -82,7 +83,7 @@ async def _wait(aw: Awaitable[Any], deadline: float | None) -> Any:
     try:
         return await asyncio.wait_for(aw, max(remaining, 0))
     except asyncio.TimeoutError:
-        raise ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded") from None
+        raise deadline_exceeded() from None
 
 
 class ASGITransport(AsyncTransport):

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable
 from multidict import CIMultiDict
 
 from ._code import Code
+from ._deadline import deadline_exceeded
 from ._error import ConnectError
 from ._transport import AsyncTransport, HTTPRequest, TransportResponse
 
@@ -31,10 +32,6 @@ _HIGH_WATER = 1024 * 1024
 _MAX_IDLE_PER_ORIGIN = 64
 
 Origin = tuple[str, str, int]
-
-
-def _deadline_error() -> ConnectError:
-    return ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
 
 
 class _Connection(asyncio.Protocol):
@@ -142,7 +139,7 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def fail_deadline(self) -> None:
-        self.fail(_deadline_error())
+        self.fail(deadline_exceeded())
 
     def abort(self) -> None:
         self.closed = True
@@ -302,7 +299,7 @@ class HTTP1Transport(AsyncTransport):
             else:
                 _, conn = await asyncio.wait_for(connecting, max(deadline - loop.time(), 0))
         except asyncio.TimeoutError:
-            raise _deadline_error() from None
+            raise deadline_exceeded() from None
         except OSError as exc:
             raise ConnectError(Code.UNAVAILABLE, f"cannot connect to {host}:{port}: {exc}") from exc
         return conn, False
@@ -337,7 +334,7 @@ class HTTP1Transport(AsyncTransport):
             try:
                 await asyncio.wait_for(slot.acquire(), max(deadline - loop.time(), 0))
             except asyncio.TimeoutError:
-                raise _deadline_error() from None
+                raise deadline_exceeded() from None
         try:
             return await self._exchange(origin, head, body, streaming, deadline, slot)
         except BaseException:
@@ -368,7 +365,7 @@ class HTTP1Transport(AsyncTransport):
                     writer = asyncio.ensure_future(_write_chunked(conn, body))
                 while not conn.head_done:
                     await conn.wait()
-            except ConnectError as exc:
+            except BaseException as exc:
                 if timer is not None:
                     timer.cancel()
                 if writer is not None:
@@ -376,16 +373,14 @@ class HTTP1Transport(AsyncTransport):
                 conn.abort()
                 # A reused keep-alive connection may have been closed by the server just
                 # as we sent; a bytes request is safe to send again on a fresh one.
-                retry = reused and not streaming and exc.code is Code.UNAVAILABLE
+                retry = (
+                    reused
+                    and not streaming
+                    and isinstance(exc, ConnectError)
+                    and exc.code is Code.UNAVAILABLE
+                )
                 if retry and attempt == 0:
                     continue
-                raise
-            except BaseException:
-                if timer is not None:
-                    timer.cancel()
-                if writer is not None:
-                    writer.cancel()
-                conn.abort()
                 raise
             return _Response(conn, self, origin, timer, writer, slot)
         raise AssertionError("unreachable")
