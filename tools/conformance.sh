@@ -32,9 +32,10 @@ tools/gen_conformance_protos.sh
 python_bin="$(uv run python -c 'import sys; print(sys.executable)')"
 mkdir -p conformance/logs
 
-# run_suite <client|server> <program.py>
+# run_suite <client|server> <program.py> [runner flags for this side...]
 run_suite() {
     local side="$1" program="$2"
+    shift 2
     local conf="conformance/${side}-config.yaml"
     local log="conformance/logs/${side}${LOG_SUFFIX:-}.log"
     for f in "${conf}" "${program}" \
@@ -49,10 +50,10 @@ run_suite() {
     "${runner}" --mode "${side}" --conf "${conf}" \
         --known-failing "@conformance/${side}-known-failing.txt" \
         --known-flaky "@conformance/${side}-known-flaky.txt" \
-        -v "${extra[@]}" \
+        "$@" -v "${extra[@]}" \
         -- "${python_bin}" "${program}" >"${log}" 2>&1 || rc=$?
-    # Failures in detail, then the counts.
-    grep -E '^(FAILED|ERROR|INFO): ' "${log}" | head -n 200 || true
+    # Failures first, each with its reason (up to the next blank line), then the counts.
+    awk '/^(FAILED|ERROR): /{p=1} p&&/^$/{p=0} p' "${log}" | head -n 300
     grep -E '^(Computed .* test case permutation|Loaded .* known|Total cases:|[0-9]+ passed, [0-9]+ failed|\(Another [0-9]+ failed)' "${log}" || true
     if [[ ${rc} -ne 0 ]]; then
         echo "conformance: ${side} suite FAILED (exit ${rc}); see ${log}" >&2
@@ -72,11 +73,10 @@ if [[ "${mode}" == client || "${mode}" == all ]]; then
     done
 fi
 if [[ "${mode}" == server || "${mode}" == all ]]; then
-    if [[ -x tools/conformance_server.sh ]]; then
-        # The server suite has its own script (parallelism tuned for the server under test).
-        tools/conformance_server.sh "${extra[@]}" || status=$?
-    else
-        run_suite server conformance/server.py || status=$?
-    fi
+    # The runner starts one server process per (HTTP version, TLS, client certs, limit)
+    # combination; each is a single-threaded asyncio process. These defaults suit 2 cores.
+    run_suite server conformance/server.py \
+        --max-servers "${CONFORMANCE_MAX_SERVERS:-2}" \
+        --parallel "${CONFORMANCE_PARALLEL:-8}" || status=$?
 fi
 exit "${status}"
