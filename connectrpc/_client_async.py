@@ -18,11 +18,12 @@ from google.protobuf.message import Message
 from multidict import CIMultiDict
 
 from . import _compression
+from ._buffer import ChunkBuffer
 from ._client_protocol import ClientProtocol, ResponseDecoder
 from ._code import Code
 from ._codec import CODECS, Codec, CodecError
 from ._deadline import deadline_exceeded
-from ._error import ConnectError
+from ._error import ConnectError, detached
 from ._headers import HeaderInput, to_multidict
 from ._protocol_connect import ConnectClientProtocol, merge_headers
 from ._request_stream import frames_from
@@ -134,7 +135,7 @@ class _Call(Generic[ResT]):
             except BaseException:
                 await self.aclose()
                 raise
-            self.error = self._decoder.error
+            self.error = _from_server(self._decoder.error, self.headers)
             self.trailers = self._decoder.trailers
             await self._release()
         try:
@@ -266,7 +267,7 @@ class AsyncConnectClient:
             if error is not None:
                 await response.close(abort=not start.error_body)
                 call: _Call[ResT] = _Call(None, None, self._codec, method.output, start.headers)
-                call.error = error
+                call.error = _from_server(error, start.headers)
                 call.trailers = start.trailers or CIMultiDict()
                 return call
         except BaseException:
@@ -287,7 +288,7 @@ class AsyncConnectClient:
         try:
             call = await self._start(method, start)
         except ConnectError as exc:
-            return UnaryOutput(None, exc, CIMultiDict(), CIMultiDict())
+            return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
         try:
             message = await call.receive()
             if message is not None and call.error is None:
@@ -304,7 +305,7 @@ class AsyncConnectClient:
                 )
         except ConnectError as exc:
             await call.aclose()
-            return UnaryOutput(None, exc, call.headers, call.trailers)
+            return UnaryOutput(None, detached(exc), call.headers, call.trailers)
         if call.error is not None:
             return UnaryOutput(None, call.error, call.headers, call.trailers)
         return UnaryOutput(message, None, call.headers, call.trailers)
@@ -316,7 +317,7 @@ class AsyncConnectClient:
             call = await self._start(method, start)
         except ConnectError as exc:
             empty: _Call[ResT] = _Call(None, None, self._codec, method.output, CIMultiDict())
-            return StreamOutput(empty, exc)
+            return StreamOutput(empty, detached(exc))
         if call.error is not None:
             return StreamOutput(call, call.error)
         return StreamOutput(call)
@@ -474,12 +475,20 @@ class _StartArgs(Generic[ReqT]):
     use_get: bool
 
 
+def _from_server(error: ConnectError | None, headers: CIMultiDict[str]) -> ConnectError | None:
+    """An error the server sent, with ``metadata`` holding the response headers followed by
+    the trailers (which the protocol decoder already put there), as connect-go does: one
+    place to look for everything that came with the error."""
+    if error is not None and error.wire and headers:
+        metadata = CIMultiDict(headers)
+        metadata.extend(error.metadata)
+        error.metadata = metadata
+    return error
+
+
 async def _read_all(response: TransportResponse, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await response.read():
-        size += len(chunk)
-        if size > limit:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The body, or its first ``limit`` bytes or so if it is longer."""
+    body = ChunkBuffer()
+    while body.size <= limit and (chunk := await response.read()):
+        body.append(chunk)
+    return body.take()

@@ -3,7 +3,9 @@
 Names are the HTTP content-coding tokens used in ``content-encoding`` /
 ``connect-content-encoding`` / ``grpc-encoding`` and their ``accept-`` counterparts.
 Decompression is always bounded: ``decompress`` stops as soon as the output would exceed
-the caller's limit, so a small "zip bomb" cannot exhaust memory.
+the caller's limit (each algorithm is given an output bound, never checked only after the
+fact), so a small "zip bomb" costs at most about the limit in memory, and nothing of it
+outlives the call.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import gzip
 import zlib
 
 from ._code import Code
-from ._error import ConnectError
+from ._error import ConnectError, detached
 
 __all__ = [
     "IDENTITY",
@@ -112,23 +114,40 @@ class _Zstd(Compression):
         return self._compressor.compress(data)
 
     def decompress(self, data: bytes, limit: int | None) -> bytes:
-        d = self._decompressor.decompressobj()
-        chunks: list[bytes] = []
-        total = 0
-        view = memoryview(data)
+        zstd = self._zstd
+        d = self._decompressor
         try:
-            # decompressobj has no output bound, so feed small slices and check as we go.
-            for i in range(0, len(data), 16384):
-                chunk = d.decompress(view[i : i + 16384])
-                total += len(chunk)
-                if limit is not None and total > limit:
+            if limit is None:
+                obj = d.decompressobj()
+                out = obj.decompress(data)
+                if not obj.eof:
+                    raise DecompressError("truncated zstd data")
+                return out
+            size = zstd.get_frame_parameters(data).content_size
+            if size != zstd.CONTENTSIZE_UNKNOWN:
+                # The frame declares its size: refuse a bomb before decompressing anything.
+                if size > limit:
                     raise _too_large(limit)
-                chunks.append(chunk)
-        except self._zstd.ZstdError as exc:
+                return d.decompress(data)
+            try:
+                # Output is bounded by max_output_size; pages past what is written are never
+                # touched, so this costs about the decompressed size.
+                out = d.decompress(data, max_output_size=limit + 1)
+            except zstd.ZstdError:
+                # Either corrupt or truncated, or larger than the limit: tell them apart with
+                # a bounded read, which stops as soon as the output passes the limit.
+                reader = d.stream_reader(data)
+                total = 0
+                while chunk := reader.read(65536):
+                    total += len(chunk)
+                    if total > limit:
+                        raise _too_large(limit) from None
+                raise
+        except zstd.ZstdError as exc:
             raise DecompressError(f"invalid zstd data: {exc}") from exc
-        if not d.eof:
-            raise DecompressError("truncated zstd data")
-        return b"".join(chunks)
+        if len(out) > limit:
+            raise _too_large(limit)
+        return out
 
 
 def _load() -> dict[str, Compression]:
@@ -168,10 +187,17 @@ def decompress_message(
                 f"message size {len(data)} is larger than the configured limit of {limit} bytes",
             )
         return data
+    error: ConnectError
     try:
         return comp.decompress(data, limit)
     except DecompressError as exc:
-        raise ConnectError(corrupt, f"failed to decompress message: {exc}") from exc
+        error = ConnectError(corrupt, f"failed to decompress message: {exc}")
+    except ConnectError as exc:
+        error = detached(exc)
+    # Raised here, outside the handlers, with no traceback or context from the decompressor:
+    # callers keep errors until they answer, and the decompressor's frames may hold up to
+    # ``limit`` bytes of partial output.
+    raise error
 
 
 def buffered_limit(limit: int | None, compressed: bool) -> int | None:

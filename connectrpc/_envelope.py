@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 
+from ._buffer import ChunkBuffer
 from ._code import Code
 from ._error import ConnectError
 
@@ -50,86 +51,90 @@ class EnvelopeReader:
     an arbitrarily large message: exceeding it raises ``resource_exhausted`` as soon as the
     5-byte prefix is seen, before the data arrives.
 
-    Bytes of an incomplete frame are kept as a list of the chunks received and joined once,
-    when the frame is complete, so a large message costs one copy however it was split.
+    The data of an incomplete frame is held in a ``ChunkBuffer`` and joined once, when the
+    frame is complete: a large message costs one copy however it was split, and a message
+    sent in tiny chunks costs about its own size, not an object per chunk. Chunks passed to
+    ``feed`` must not be mutated afterwards (pieces of them may be kept without copying).
     """
 
-    __slots__ = ("_max_size", "_need", "_pending", "_pending_len")
+    __slots__ = ("_data", "_flags", "_length", "_max_size", "_prefix")
 
     def __init__(self, max_size: int | None = None) -> None:
         self._max_size = max_size
-        self._pending: list[bytes] = []
-        self._pending_len = 0
-        self._need = HEADER_SIZE  # bytes the pending frame needs before it can be parsed
+        self._prefix = bytearray()  # an incomplete 5-byte prefix
+        self._flags = 0
+        self._length = -1  # declared length of the frame being collected; -1 when none
+        self._data = ChunkBuffer()  # what has arrived of that frame's data
+
+    def _check_size(self, length: int) -> None:
+        max_size = self._max_size
+        if max_size is not None and length > max_size:
+            raise ConnectError(
+                Code.RESOURCE_EXHAUSTED,
+                f"message size {length} is larger than the configured limit of {max_size} bytes",
+            )
 
     def feed(self, data: bytes) -> list[Envelope]:
         """Add ``data`` and return every frame it completes, in order."""
-        pending = self._pending
         frames: list[Envelope] = []
-        if pending:
-            pending.append(data)
-            self._pending_len += len(data)
-            need = self._need
-            if self._pending_len < need:
-                return frames
-            if need == HEADER_SIZE:
-                data = b"".join(pending)
-            else:
-                # A frame whose header arrived earlier is now complete: join just its payload
-                # (one copy), and go on with whatever follows it in the last chunk.
-                flags, _ = _HEADER.unpack_from(pending[0], 0)
-                last = pending[-1]
-                cut = len(last) - (self._pending_len - need)
-                pending[-1] = last[:cut]
-                pending[0] = pending[0][HEADER_SIZE:]
-                frames.append((flags, b"".join(pending)))
-                data = last[cut:]
-            pending.clear()
-            self._pending_len = 0
-            self._need = HEADER_SIZE
         pos = 0
         n = len(data)
-        need = HEADER_SIZE
+        prefix = self._prefix
+        if prefix:
+            pos = min(HEADER_SIZE - len(prefix), n)
+            prefix += data[:pos]
+            if len(prefix) < HEADER_SIZE:
+                return frames
+            flags, length = _HEADER.unpack(prefix)
+            prefix.clear()
+            self._check_size(length)
+            self._flags, self._length = flags, length
+        if self._length >= 0:
+            # Complete the frame whose prefix arrived earlier.
+            buffered = self._data
+            end = pos + self._length - buffered.size
+            if end > n:
+                buffered.append(memoryview(data)[pos:] if pos else data)
+                return frames
+            buffered.append(memoryview(data)[pos:end])
+            frames.append((self._flags, buffered.take()))
+            self._length = -1
+            pos = end
         unpack = _HEADER.unpack_from
-        max_size = self._max_size
         while n - pos >= HEADER_SIZE:
             flags, length = unpack(data, pos)
-            if max_size is not None and length > max_size:
-                raise ConnectError(
-                    Code.RESOURCE_EXHAUSTED,
-                    f"message size {length} is larger than the configured limit of "
-                    f"{max_size} bytes",
-                )
-            end = pos + HEADER_SIZE + length
+            self._check_size(length)
+            start = pos + HEADER_SIZE
+            end = start + length
             if end > n:
-                need = HEADER_SIZE + length
-                break
-            frames.append((flags, data[pos + HEADER_SIZE : end]))
+                self._flags, self._length = flags, length
+                self._data.append(memoryview(data)[start:])
+                return frames
+            frames.append((flags, data[start:end]))
             pos = end
         if pos < n:
-            rest = data[pos:] if pos else data
-            pending.append(rest)
-            self._pending_len = len(rest)
-            self._need = need
+            prefix += data[pos:]
         return frames
 
     @property
     def buffered(self) -> int:
         """Bytes received that do not yet form a whole frame."""
-        return self._pending_len
+        if self._length >= 0:
+            return HEADER_SIZE + self._data.size
+        return len(self._prefix)
 
     def incomplete_error(self) -> ConnectError | None:
         """The error to report if the stream ended now, or ``None`` at a frame boundary."""
-        n = self._pending_len
-        if n == 0:
-            return None
-        if n < HEADER_SIZE:
+        if self._length >= 0:
             return ConnectError(
                 Code.INTERNAL,
-                f"protocol error: stream ended inside an envelope prefix ({n} of 5 bytes)",
+                f"protocol error: stream ended after {self._data.size} of "
+                f"{self._length} message bytes",
             )
+        n = len(self._prefix)
+        if n == 0:
+            return None
         return ConnectError(
             Code.INTERNAL,
-            f"protocol error: stream ended after {n - HEADER_SIZE} of "
-            f"{self._need - HEADER_SIZE} message bytes",
+            f"protocol error: stream ended inside an envelope prefix ({n} of 5 bytes)",
         )

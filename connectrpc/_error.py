@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from ._code import Code
 from ._headers import HeaderInput, to_multidict
 
-__all__ = ["ConnectError", "ErrorDetail"]
+__all__ = ["ConnectError", "ErrorDetail", "detached"]
 
 M = TypeVar("M", bound=Message)
 
@@ -75,8 +75,8 @@ class ConnectError(Exception):
         code: the status code.
         message: the developer-facing message (may be empty).
         details: protobuf details, in the order sent.
-        metadata: headers and trailers that came with the error (client side), or extra
-            trailers to send with it (server side).
+        metadata: on the client, for an error the server sent, the response headers
+            followed by the trailers; on the server, extra trailers to send with it.
         wire: ``True`` when the error was received from the peer rather than produced locally.
     """
 
@@ -105,3 +105,17 @@ class ConnectError(Exception):
 
     def __repr__(self) -> str:
         return f"ConnectError({self.code!r}, {self.message!r}, details={len(self.details)})"
+
+
+def detached(error: ConnectError) -> ConnectError:
+    """``error`` without its traceback, cause or context, for keeping after it was caught.
+
+    A caught exception's traceback references every frame it passed through, with their
+    locals (request bodies, decompressed data), and a frame that stores the exception in a
+    local makes a reference cycle that only the garbage collector frees. Errors that are kept
+    (to answer with, or to return to the caller) are stored detached. Their ``message``
+    already says what went wrong.
+    """
+    error.__traceback__ = None
+    error.__cause__ = error.__context__ = None
+    return error

@@ -29,6 +29,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from . import _compression
+from ._buffer import ChunkBuffer
 from ._client_protocol import ClientProtocol, RequestHead, ResponseDecoder, ResponseStart
 from ._code import Code, code_from_http_status
 from ._codec import Codec
@@ -75,7 +76,9 @@ def encode_timeout(seconds: float) -> str:
 
 def parse_timeout(value: str) -> float:
     """Seconds from a ``connect-timeout-ms`` value; raises ``invalid_argument`` if malformed."""
-    if not value.isdigit() or len(value) > 10:
+    # str.isdigit alone also accepts non-ASCII digits ("²", "٣"), which int() then rejects
+    # or reads; the header's grammar is 1 to 10 ASCII digits.
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
         raise ConnectError(
             Code.INVALID_ARGUMENT,
             f"invalid connect-timeout-ms {value!r}: expected 1 to 10 ASCII digits",
@@ -307,24 +310,23 @@ class ConnectUnaryDecoder(ResponseDecoder):
     def __init__(self, headers: Headers, limit: int | None) -> None:
         self._comp = _check_compression(headers.get("content-encoding"), "content-encoding")
         self._limit = limit
-        self._chunks: list[bytes] = []
-        self._size = 0
+        self._body = ChunkBuffer()
         self.error: ConnectError | None = None
         self.trailers: CIMultiDict[str] = CIMultiDict()
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._size += len(data)
+        self._body.append(data)
         limit = _compression.buffered_limit(self._limit, self._comp is not None)
-        if limit is not None and self._size > limit:
+        if limit is not None and self._body.size > limit:
+            self._body.clear()
             raise ConnectError(
                 Code.RESOURCE_EXHAUSTED,
                 f"message size is larger than the configured limit of {self._limit} bytes",
             )
-        self._chunks.append(data)
         return []
 
     def finish(self) -> list[bytes]:
-        body = b"".join(self._chunks)
+        body = self._body.take()
         return [_compression.decompress_message(self._comp, body, self._limit, Code.INTERNAL)]
 
 

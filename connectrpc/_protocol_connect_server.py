@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from .method import IdempotencyLevel, MethodInfo, StreamType
 
 __all__ = [
     "HTTPError",
+    "InvalidHeaderError",
     "RequestPlan",
     "negotiate_compression",
     "plan_request",
@@ -215,8 +217,28 @@ def _plan_get(
     return RequestPlan(codec, False, req_comp, resp_comp, timeout, get_message=message)
 
 
+class InvalidHeaderError(ValueError):
+    """A header that cannot go on the wire (set by a handler: a server bug, not the client's)."""
+
+
+# RFC 9110 section 5.1 (field names are tokens) and 5.5 (field values: visible ASCII,
+# space, tab and obs-text, which is latin-1's upper half; no CR, LF or other controls).
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
 def _encode_headers(headers: Iterable[tuple[str, str]]) -> RawHeaders:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    out: RawHeaders = []
+    for k, v in headers:
+        if _FIELD_NAME.fullmatch(k) is None:
+            raise InvalidHeaderError(f"invalid header name {k!r}")
+        if _FIELD_VALUE.fullmatch(v) is None:
+            raise InvalidHeaderError(
+                f"invalid value for header {k!r}: {v!r} (HTTP allows latin-1 text without "
+                "control characters; encode other text, e.g. percent-encoding or base64)"
+            )
+        out.append((k.lower().encode("latin-1"), v.encode("latin-1")))
+    return out
 
 
 _UNARY_CONTENT_TYPES = {

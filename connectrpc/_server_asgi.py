@@ -19,15 +19,17 @@ from google.protobuf.message import Message
 from multidict import CIMultiDict
 
 from . import _compression
+from ._buffer import ChunkBuffer
 from ._code import Code
 from ._codec import CodecError
-from ._deadline import Deadline
+from ._deadline import Deadline, IdleTimer
 from ._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeReader, encode_envelope
-from ._error import ConnectError
+from ._error import ConnectError, detached
 from ._handler import Handler
 from ._protocol_connect import encode_end_stream, encode_stream_message
 from ._protocol_connect_server import (
     HTTPError,
+    InvalidHeaderError,
     RequestPlan,
     http_error_response,
     plan_request,
@@ -60,11 +62,21 @@ class ServerOptions:
         compressions: compressions the server accepts and may respond with; ``None`` means
             every one installed.
         compress_min_bytes: response messages smaller than this are sent uncompressed.
+        read_idle_timeout: seconds a handler may wait for the next piece of the request body
+            before its read fails with ``deadline_exceeded``, so a client that stalls its
+            upload cannot hold a handler forever even without a deadline. ``None`` waits
+            forever.
+        send_idle_timeout: seconds one write of the response may block before the client is
+            treated as gone and the call abandoned: a client that stops reading (or a server
+            that lost the connection without telling the app) cannot keep a handler task
+            alive forever. ``None`` waits forever.
     """
 
     read_max_bytes: int | None = 4 * 1024 * 1024
     compressions: tuple[str, ...] | None = None
     compress_min_bytes: int = 1024
+    read_idle_timeout: float | None = 60.0
+    send_idle_timeout: float | None = 60.0
 
 
 _PROTOCOL_HEADERS = frozenset(
@@ -92,52 +104,94 @@ def _enforced(timeout: float | None) -> float | None:
 
 
 class _ClientGoneError(Exception):
-    """The client disconnected; there is nobody to answer."""
+    """The client disconnected, or stopped reading; there is nobody to answer."""
+
+
+def _bounded_send(send: Send, timer: IdleTimer | None) -> Send:
+    """``send`` whose every call gives up after the timer's timeout with ``_ClientGoneError``."""
+    if timer is None:
+        return send
+
+    async def bounded(message: Any) -> None:
+        await timer.wait(send(message))
+
+    return bounded
 
 
 _DRAIN_MAX_BYTES = 8 * 1024 * 1024
 _DRAIN_MAX_SECONDS = 5.0
 
 
+class _DrainTimeoutError(Exception):
+    """Draining ran out of time."""
+
+
 class _RequestBody:
-    """Wraps ASGI ``receive`` to know whether the request body has been read to its end.
+    """Wraps ASGI ``receive``: bounds the wait for each piece of the request body, and knows
+    whether the body has been read to its end.
+
+    While the body is incomplete, each receive fails with ``deadline_exceeded`` after
+    ``idle_timeout`` seconds without data. Once it is complete the only event left is the
+    disconnect, which may come at any time, so that wait is not bounded.
 
     Answering before the request body is complete is legal HTTP, but servers may close an
     HTTP/1.1 connection as soon as the response ends; the unread upload then makes the
     kernel reset the connection, and the client can lose the response it was sent. So before
     a response ends early, the rest of the body is read and discarded (``drain``), within
-    bounds; past them the connection is left to close. HTTP/2 ends a stream cleanly without
-    that (and hypercorn's HTTP/2 flow control breaks if we try), so there it does nothing.
+    bounds of size and time, and never past the call's deadline: an answer due at the
+    deadline goes out on time, and the connection is left to close. HTTP/2 ends a stream
+    cleanly without that (and hypercorn's HTTP/2 flow control breaks if we try), so there it
+    does nothing.
     """
 
-    __slots__ = ("_drains", "_receive", "done")
+    __slots__ = ("_drains", "_idle", "_receive", "done", "stalled")
 
-    def __init__(self, receive: Receive, http_version: str) -> None:
+    def __init__(self, receive: Receive, http_version: str, idle_timeout: float | None) -> None:
         self._receive = receive
         self._drains = http_version in ("1.0", "1.1")
+        self._idle = None if idle_timeout is None else IdleTimer(idle_timeout, self._idle_error)
         self.done = False
+        self.stalled = False  # the client stopped sending: nothing left worth draining
+
+    def _idle_error(self) -> ConnectError:
+        assert self._idle is not None
+        self.stalled = True
+        return ConnectError(
+            Code.DEADLINE_EXCEEDED,
+            f"no request data received for {self._idle.timeout:g} s "
+            "(the server's read_idle_timeout)",
+        )
+
+    def close(self) -> None:
+        if self._idle is not None:
+            self._idle.close()
 
     async def receive(self) -> Any:
-        msg = await self._receive()
+        if self.done or self._idle is None:
+            msg = await self._receive()
+        else:
+            msg = await self._idle.wait(self._receive())
         if msg["type"] != "http.request" or not msg.get("more_body", False):
             self.done = True
         return msg
 
-    async def drain(self) -> None:
-        if self.done or not self._drains:
+    async def drain(self, time_left: float | None) -> None:
+        """Discard the rest of the body, for at most ``time_left`` seconds (and the bounds)."""
+        if self.done or self.stalled or not self._drains:
             return
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + _DRAIN_MAX_SECONDS
+        budget = _DRAIN_MAX_SECONDS if time_left is None else min(time_left, _DRAIN_MAX_SECONDS)
+        if budget <= 0:
+            return
         drained = 0
-        while not self.done and drained <= _DRAIN_MAX_BYTES:
-            remaining = give_up - loop.time()
-            if remaining <= 0:
-                return
-            try:
-                msg = await asyncio.wait_for(self.receive(), remaining)
-            except asyncio.TimeoutError:
-                return
-            drained += len(msg.get("body", b""))
+        try:
+            with Deadline(budget, _DrainTimeoutError):
+                while not self.done and drained <= _DRAIN_MAX_BYTES:
+                    msg = await self._receive()
+                    if msg["type"] != "http.request" or not msg.get("more_body", False):
+                        self.done = True
+                    drained += len(msg.get("body", b""))
+        except _DrainTimeoutError:
+            return
 
 
 class _DisconnectWatch:
@@ -265,22 +319,33 @@ class _RequestStream(AsyncIterator[Message]):
 
 
 async def _read_body(receive: Receive, limit: int | None) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+    body = ChunkBuffer()
     while True:
         msg = await receive()
         if msg["type"] == "http.disconnect":
             raise _ClientGoneError
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if limit is not None and size > limit:
+        body.append(msg.get("body", b""))
+        if limit is not None and body.size > limit:
             raise ConnectError(
                 Code.RESOURCE_EXHAUSTED,
                 f"request body is larger than the configured limit of {limit} bytes",
             )
-        chunks.append(chunk)
         if not msg.get("more_body", False):
-            return b"".join(chunks)
+            return body.take()
+
+
+def _bad_header(exc: InvalidHeaderError, procedure: str) -> ConnectError:
+    logger.error("%s: the handler set a response header that cannot be sent: %s", procedure, exc)
+    return ConnectError(Code.INTERNAL, "internal error")
+
+
+def _unary_error(
+    error: ConnectError, ctx: RequestContext, procedure: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    try:
+        return unary_error_response(error, ctx.response_headers, ctx.response_trailers)
+    except InvalidHeaderError as exc:
+        return unary_error_response(_bad_header(exc, procedure), CIMultiDict(), CIMultiDict())
 
 
 def _internal(exc: BaseException, procedure: str) -> ConnectError:
@@ -324,8 +389,19 @@ class ConnectASGIApplication:
             return
         if scope["type"] != "http":
             raise ValueError(f"ConnectASGIApplication serves HTTP, not {scope['type']!r}")
+        options = self._options
+        body = _RequestBody(receive, scope.get("http_version", "1.1"), options.read_idle_timeout)
+        send_timeout = options.send_idle_timeout
+        send_timer = None if send_timeout is None else IdleTimer(send_timeout, _ClientGoneError)
+        try:
+            await self._serve_http(scope, body, _bounded_send(send, send_timer))
+        finally:
+            body.close()
+            if send_timer is not None:
+                send_timer.close()
+
+    async def _serve_http(self, scope: Scope, body: _RequestBody, send: Send) -> None:
         http_version = scope.get("http_version", "1.1")
-        body = _RequestBody(receive, http_version)
         receive = body.receive
         path: str = scope["path"]
         root = scope.get("root_path", "")
@@ -333,7 +409,7 @@ class ConnectASGIApplication:
             path = path[len(root) :]
         handler = self._routes.get(path)
         if handler is None:
-            await body.drain()
+            await body.drain(None)
             await _send_simple(
                 send,
                 *http_error_response(
@@ -358,7 +434,7 @@ class ConnectASGIApplication:
                 self._compressions,
             )
         except HTTPError as exc:
-            await body.drain()
+            await body.drain(None)
             await _send_simple(send, *http_error_response(exc))
             return
         client = scope.get("client")
@@ -414,8 +490,16 @@ class ConnectASGIApplication:
                     f"expected {method.output.__name__}"
                 )
             data = plan.codec.encode(response)
+            compressed = False
+            comp = plan.response_compression
+            if comp is not None and len(data) >= self._options.compress_min_bytes:
+                data = comp.compress(data)
+                compressed = True
+            head = unary_response_head(
+                plan, compressed, len(data), ctx.response_headers, ctx.response_trailers
+            )
         except ConnectError as exc:
-            error = exc
+            error = detached(exc)
         except asyncio.CancelledError:
             watch.stop()
             if watch.client_gone():
@@ -423,23 +507,15 @@ class ConnectASGIApplication:
             raise
         except _ClientGoneError:
             return
+        except InvalidHeaderError as exc:
+            error = _bad_header(exc, method.procedure)
         except Exception as exc:
             error = _internal(exc, method.procedure)
         watch.stop()
         if error is not None:
-            await body.drain()
-            await _send_simple(
-                send, *unary_error_response(error, ctx.response_headers, ctx.response_trailers)
-            )
+            await body.drain(ctx.timeout_remaining())
+            await _send_simple(send, *_unary_error(error, ctx, method.procedure))
             return
-        compressed = False
-        comp = plan.response_compression
-        if comp is not None and len(data) >= self._options.compress_min_bytes:
-            data = comp.compress(data)
-            compressed = True
-        head = unary_response_head(
-            plan, compressed, len(data), ctx.response_headers, ctx.response_trailers
-        )
         await send({"type": "http.response.start", "status": 200, "headers": head})
         await send({"type": "http.response.body", "body": data})
 
@@ -461,12 +537,21 @@ class ConnectASGIApplication:
         min_bytes = self._options.compress_min_bytes
         started = False
 
-        async def start() -> None:
+        async def start() -> ConnectError | None:
+            """Send the response head once; an error if the handler's headers were invalid
+            (then the head goes without them)."""
             nonlocal started
-            if not started:
-                started = True
+            if started:
+                return None
+            bad = None
+            try:
                 head = stream_response_head(plan, ctx.response_headers)
-                await send({"type": "http.response.start", "status": 200, "headers": head})
+            except InvalidHeaderError as exc:
+                bad = _bad_header(exc, method.procedure)
+                head = stream_response_head(plan, CIMultiDict())
+            started = True
+            await send({"type": "http.response.start", "status": 200, "headers": head})
+            return bad
 
         async def emit(message: Message) -> None:
             if not isinstance(message, method.output):
@@ -474,7 +559,9 @@ class ConnectASGIApplication:
                     f"{method.procedure} handler produced {type(message).__name__}, "
                     f"expected {method.output.__name__}"
                 )
-            await start()
+            bad = await start()
+            if bad is not None:
+                raise bad
             data = plan.codec.encode(message)
             frame = encode_stream_message(data, comp if len(data) >= min_bytes else None)
             await writer.write(frame)
@@ -494,7 +581,7 @@ class ConnectASGIApplication:
                     async for response in handler.fn(requests, ctx):
                         await emit(response)
         except ConnectError as exc:
-            error = exc
+            error = detached(exc)
         except asyncio.CancelledError:
             writer.abort()
             watch.stop()
@@ -510,13 +597,15 @@ class ConnectASGIApplication:
             error = _internal(exc, method.procedure)
         finally:
             watch.stop()
-        await start()
+        bad = await start()
+        if error is None:
+            error = bad
         trailers = CIMultiDict(ctx.response_trailers)
         if error is not None:
             trailers.extend(error.metadata)
         end = encode_envelope(FLAG_END_STREAM, encode_end_stream(error, trailers))
         if body is not None:
-            await body.drain()
+            await body.drain(ctx.timeout_remaining())
         try:
             await writer.finish(end)
         except Exception:
@@ -529,11 +618,15 @@ async def _send_simple(
 ) -> None:
     """Send a whole (error) response. Shielded: a cancellation arriving between the head
     and the body (a deadline racing the client going away) must not leave the client with
-    a head that promises a body which never comes."""
+    a head that promises a body which never comes. ``send`` is bounded in time, so the
+    shielded write cannot outlive a client that is gone."""
 
     async def write() -> None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        except _ClientGoneError:
+            pass
 
     await asyncio.shield(write())
 

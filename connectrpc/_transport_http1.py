@@ -8,7 +8,10 @@ are kept per origin and reused.
 
 Deadlines are timers, not tasks: when one passes, the connection is closed and the waiting
 call fails with ``deadline_exceeded``. Reading pauses when more than 1 MiB of response body
-is buffered, so a fast server cannot make a slow reader buffer without bound.
+is buffered, so a fast server cannot make a slow reader buffer without bound, and small body
+chunks are merged as they arrive, so buffering costs about the bytes buffered. The response
+head is bounded too (``max_header_bytes``, ``max_headers``), and interim ``1xx`` responses
+(``100 Continue``, ``103 Early Hints``) are skipped, as RFC 9110 section 15.2 requires.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ __all__ = ["HTTP1Transport"]
 
 _HIGH_WATER = 1024 * 1024
 _MAX_IDLE_PER_ORIGIN = 64
+# Body chunks smaller than this are merged into blocks of up to _BLOCK bytes.
+_SMALL = 4096
+_BLOCK = 64 * 1024
 
 Origin = tuple[str, str, int]
 
@@ -37,10 +43,14 @@ Origin = tuple[str, str, int]
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection, carrying one exchange at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, max_header_bytes: int, max_headers: int
+    ) -> None:
         import httptools
 
         self._loop = loop
+        self._max_header_bytes = max_header_bytes
+        self._max_headers = max_headers
         self._parser = httptools.HttpResponseParser(self)
         self._parse_error = httptools.HttpParserError
         self.transport: asyncio.Transport | None = None
@@ -57,10 +67,13 @@ class _Connection(asyncio.Protocol):
         self.head_done = False
         self.complete = False
         self.keep_alive = False
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.chunks: collections.deque[bytes | bytearray] = collections.deque()
         self.buffered = 0
         self._reading_paused = False
         self._framed = False  # body length known (content-length or chunked)
+        self._head_bytes = 0  # bytes received before the final response head was complete
+        self._interim = False  # the message being parsed is a 1xx interim response
+        self._head_error: str | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -69,10 +82,23 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        in_head = not self.head_done
+        if in_head:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except self._parse_error as exc:
             self.fail(ConnectError(Code.INTERNAL, f"invalid HTTP response: {exc}"))
+            return
+        # Every byte received while the head is still incomplete belongs to the head (and to
+        # interim responses before it), so this bounds the head exactly, however it is split.
+        if in_head and not self.head_done and self._head_bytes > self._max_header_bytes:
+            self._head_error = (
+                f"response head is larger than {self._max_header_bytes} bytes "
+                "(HTTP1Transport max_header_bytes)"
+            )
+        if self._head_error is not None:
+            self.fail(ConnectError(Code.INTERNAL, f"invalid HTTP response: {self._head_error}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -98,6 +124,12 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= self._max_headers:
+            self._head_error = (
+                f"response has more than {self._max_headers} header fields "
+                "(HTTP1Transport max_headers)"
+            )
+            return
         key = name.decode("latin-1")
         self.headers.append((key, value.decode("latin-1")))
         lower = key.lower()
@@ -107,13 +139,27 @@ class _Connection(asyncio.Protocol):
             self._framed = True
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # An interim response: the final one follows on the same connection.
+            self._interim = True
+            self.headers = []
+            self._framed = False
+            return
+        self.status = status
         self.keep_alive = self._parser.should_keep_alive()
         self.head_done = True
         self._wake()
 
     def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
+        chunks = self.chunks
+        last = chunks[-1] if chunks else None
+        if len(body) >= _SMALL:
+            chunks.append(body)
+        elif isinstance(last, bytearray) and len(last) < _BLOCK:
+            last += body
+        else:
+            chunks.append(bytearray(body))
         self.buffered += len(body)
         if self.buffered > _HIGH_WATER and not self._reading_paused and self.transport:
             self._reading_paused = True
@@ -121,6 +167,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.complete = True
         self._wake()
 
@@ -164,7 +213,7 @@ class _Connection(asyncio.Protocol):
         if self._reading_paused and self.buffered <= _HIGH_WATER // 2 and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
-        return chunk
+        return chunk if isinstance(chunk, bytes) else bytes(chunk)
 
     async def drain(self) -> None:
         if self._paused_writing and not self.closed:
@@ -239,6 +288,11 @@ class HTTP1Transport(AsyncTransport):
     ``ssl_context`` is used for ``https`` URLs (default: the system's trusted CAs). At most
     ``max_connections_per_origin`` exchanges run at once per origin; further calls wait for
     a connection to come free (their deadline still runs while they wait).
+
+    A response head (status line and headers, with any interim ``1xx`` responses before it)
+    larger than ``max_header_bytes``, or with more than ``max_headers`` header fields, fails
+    the call with ``internal`` and closes the connection, so a broken or hostile server
+    cannot make the client buffer headers without bound.
     """
 
     def __init__(
@@ -246,11 +300,17 @@ class HTTP1Transport(AsyncTransport):
         *,
         ssl_context: ssl_module.SSLContext | None = None,
         max_connections_per_origin: int = 100,
+        max_header_bytes: int = 64 * 1024,
+        max_headers: int = 256,
     ) -> None:
         import httptools  # noqa: F401 - fail here, with the import error, not per request
 
         if max_connections_per_origin < 1:
             raise ValueError("max_connections_per_origin must be at least 1")
+        if max_header_bytes < 1 or max_headers < 1:
+            raise ValueError("max_header_bytes and max_headers must be at least 1")
+        self._max_header_bytes = max_header_bytes
+        self._max_headers = max_headers
         self._ssl = ssl_context
         self._max_connections = max_connections_per_origin
         self._slots: dict[Origin, asyncio.Semaphore] = {}
@@ -292,7 +352,10 @@ class HTTP1Transport(AsyncTransport):
         ssl: ssl_module.SSLContext | None = None
         if scheme == "https":
             ssl = self._ssl or ssl_module.create_default_context()
-        connecting = loop.create_connection(lambda: _Connection(loop), host, port, ssl=ssl)
+        max_bytes, max_headers = self._max_header_bytes, self._max_headers
+        connecting = loop.create_connection(
+            lambda: _Connection(loop, max_bytes, max_headers), host, port, ssl=ssl
+        )
         try:
             if deadline is None:
                 _, conn = await connecting

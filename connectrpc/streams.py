@@ -9,7 +9,7 @@ from typing import Generic, Protocol, TypeVar
 from multidict import CIMultiDict
 
 from ._code import Code
-from ._error import ConnectError
+from ._error import ConnectError, detached
 
 __all__ = ["StreamInput", "StreamOutput"]
 
@@ -69,7 +69,7 @@ class StreamOutput(Generic[T]):
             message = await self._source.receive()
         except ConnectError as exc:
             self._done = True
-            self._error = exc
+            self._error = detached(exc)
             await self._source.aclose()
             raise StopAsyncIteration from None
         if message is None:

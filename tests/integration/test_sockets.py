@@ -58,8 +58,29 @@ async def _hypercorn(app: ConnectASGIApplication) -> tuple[str, asyncio.Event, a
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns the socket from here on
     stop = asyncio.Event()
     task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))
-    await asyncio.sleep(0.2)
+    await _serving(port, task)
     return f"http://127.0.0.1:{port}", stop, task
+
+
+async def _serving(port: int, task: asyncio.Task[None]) -> None:
+    """Wait until the server answers HTTP on ``port`` (the listening socket accepts before
+    the server is ready to serve, so probe with a real request)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + 10
+    while loop.time() < give_up:
+        if task.done():
+            task.result()  # the server failed to start: raise its error
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            status = await asyncio.wait_for(reader.readline(), 1)
+            writer.close()
+            if status.startswith(b"HTTP/1.1 "):
+                return
+        except (OSError, asyncio.TimeoutError):
+            pass
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"no server answered on port {port}")
 
 
 async def _uvicorn(app: ConnectASGIApplication) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
@@ -222,8 +243,11 @@ async def test_http1_transport_bounds_connections_per_origin() -> None:
         outs = await asyncio.gather(
             *(client.call_unary(ECHO, S(), timeout_seconds=0.02) for _ in range(6))
         )
-        errors = [o.error() for o in outs]
-        assert any(e is not None and e.code is Code.DEADLINE_EXCEEDED for e in errors)
+        # Three calls get connections and time out in the 50 ms handler; three time out
+        # still waiting for a connection. Every one reports the deadline.
+        codes = [e.code if (e := o.error()) is not None else None for o in outs]
+        assert codes == [Code.DEADLINE_EXCEEDED] * 6
+        assert peak == 3
         assert await client.unary(ECHO, S(value="after"), timeout_seconds=2) == S(value="after")
     finally:
         await client.close()

@@ -47,3 +47,67 @@ def test_registry() -> None:
     assert _compression.get("identity") is None
     assert _compression.get("snappy") is None
     assert set(_compression.available()) == set(NAMES)
+
+
+def _streamed_zstd(data: bytes, pieces: int) -> bytes:
+    """zstd as a streaming compressor writes it: one frame with no declared content size."""
+    import io
+
+    import zstandard
+
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor(level=3).stream_writer(out, closefd=False) as writer:
+        for _ in range(pieces):
+            writer.write(data)
+    return out.getvalue()
+
+
+def _bombs() -> list[tuple[str, bytes]]:
+    zeros = b"\0" * (64 * 1024 * 1024)
+    out = []
+    for name in NAMES:
+        comp = _compression.get(name)
+        assert comp is not None
+        out.append((name, comp.compress(zeros)))
+    out.append(("zstd", _streamed_zstd(b"\0" * (4 * 1024 * 1024), 16)))
+    return out
+
+
+@pytest.mark.parametrize(("name", "bomb"), _bombs(), ids=["gzip", "br", "zstd", "zstd-streamed"])
+def test_bomb_memory_stays_near_the_limit(name: str, bomb: bytes) -> None:
+    """A 64 MiB bomb against a 1 MiB limit must not allocate much more than the limit, and
+    nothing of it may outlive the call (regression: zstd decompressed whole input slices,
+    up to hundreds of MB, before checking the limit)."""
+    import gc
+    import tracemalloc
+
+    comp = _compression.get(name)
+    assert comp is not None
+    limit = 1024 * 1024
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConnectError) as info:
+            _compression.decompress_message(comp, bomb, limit, Code.INVALID_ARGUMENT)
+        _, peak = tracemalloc.get_traced_memory()
+        error = info.value
+        del info
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.code is Code.RESOURCE_EXHAUSTED
+    assert peak < 3 * limit, f"peak {peak} bytes for a {limit}-byte limit"
+    # Holding the error (as a server does until it answers) holds nothing big.
+    assert current < limit // 2, f"{current} bytes still allocated after the error"
+
+
+def test_streamed_zstd_truncated_is_corrupt_not_too_large() -> None:
+    data = _streamed_zstd(os.urandom(50_000), 1)
+    comp = _compression.get("zstd")
+    assert comp is not None
+    assert comp.decompress(data, 50_000) == comp.decompress(data, None)
+    with pytest.raises(ConnectError) as info:
+        comp.decompress(data, 49_999)
+    assert info.value.code is Code.RESOURCE_EXHAUSTED
+    with pytest.raises(_compression.DecompressError):
+        comp.decompress(data[:-10], 1_000_000)

@@ -48,3 +48,35 @@ def test_declared_size_over_limit_fails_on_the_prefix() -> None:
     assert info.value.code is Code.RESOURCE_EXHAUSTED
     assert reader.feed(b"") == []
     assert EnvelopeReader(max_size=10).feed(encode_envelope(0, b"x" * 10)) == [(0, b"x" * 10)]
+
+
+def test_one_byte_chunks_cost_about_the_bytes_buffered() -> None:
+    """Regression: each chunk of an incomplete frame was kept as its own object (about 40
+    bytes each), so a message fed a byte at a time cost some forty times its size."""
+    import tracemalloc
+
+    data = encode_envelope(0, b"m" * 200_000)
+    pieces = [data[i : i + 1] for i in range(len(data))]
+    reader = EnvelopeReader()
+    tracemalloc.start()
+    try:
+        for piece in pieces[:-1]:
+            assert reader.feed(piece) == []
+        held, _ = tracemalloc.get_traced_memory()
+        frames = reader.feed(pieces[-1])
+    finally:
+        tracemalloc.stop()
+    assert frames == [(0, b"m" * 200_000)]
+    assert held < 1.5 * len(data), f"{held} bytes held for {len(data)} bytes buffered"
+    assert reader.buffered == 0
+
+
+def test_large_chunks_are_kept_without_copying_until_the_frame_completes() -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    data = encode_envelope(1, payload) + encode_envelope(0, b"tail")
+    reader = EnvelopeReader()
+    assert reader.feed(data[:300_000]) == []
+    assert reader.buffered == 300_000
+    assert reader.feed(data[300_000:700_000]) == []
+    assert reader.feed(data[700_000:]) == [(1, payload), (0, b"tail")]
+    assert reader.incomplete_error() is None

@@ -20,7 +20,7 @@ from connectrpc._protocol_connect import (
     parse_timeout,
     split_unary_trailers,
 )
-from connectrpc.errors import ConnectError
+from connectrpc.errors import ConnectError, ErrorDetail
 
 
 def test_timeout_encoding_rounds_up_and_caps() -> None:
@@ -29,8 +29,9 @@ def test_timeout_encoding_rounds_up_and_caps() -> None:
     assert encode_timeout(1e12) == "9999999999"
     assert parse_timeout("250") == 0.25
     for bad in ("", "-1", "1.5", "12345678901", "1e3"):
-        with pytest.raises(ConnectError):
+        with pytest.raises(ConnectError) as info:
             parse_timeout(bad)
+        assert info.value.code is Code.INVALID_ARGUMENT, bad
 
 
 def test_get_query_binary_and_json() -> None:
@@ -99,3 +100,52 @@ def test_code_tables() -> None:
     assert Code.CANCELED.http_status == 499
     assert code_from_http_status(502) is Code.UNAVAILABLE
     assert str(ConnectError(Code.INTERNAL, "x")) == "internal: x"
+
+
+@pytest.mark.parametrize(
+    "value", ["\u00b2", "\u0663", "1\u00b2", "\u0661\u0660", "", "12345678901", "-1", "1.5"]
+)
+def test_parse_timeout_accepts_only_ascii_digits(value: str) -> None:
+    """An Arabic-Indic digit (U+0663) would otherwise be read as 3 ms, and a superscript
+    two (U+00B2) make int() raise."""
+    with pytest.raises(ConnectError) as info:
+        parse_timeout(value)
+    assert info.value.code is Code.INVALID_ARGUMENT
+
+
+def test_parse_timeout_values() -> None:
+    assert parse_timeout("0") == 0
+    assert parse_timeout("1500") == 1.5
+    assert parse_timeout("9999999999") == 9999999.999
+
+
+# Bytes whose standard base64 is "+/+//g==": both characters that differ between the
+# standard and URL-safe alphabets, and a padding character to drop.
+AWKWARD = b"\xfb\xff\xbf\xfe"
+
+
+def test_error_details_wire_form_is_exact() -> None:
+    """Connect error JSON: details as unprefixed type names with standard, unpadded base64
+    values (https://connectrpc.com/docs/protocol#error-end-stream)."""
+    err = ConnectError(
+        Code.NOT_FOUND, "gone", details=[ErrorDetail("google.protobuf.BytesValue", AWKWARD)]
+    )
+    expected = (
+        b'{"code":"not_found","message":"gone","details":'
+        b'[{"type":"google.protobuf.BytesValue","value":"+/+//g"}]}'
+    )
+    assert encode_error_json(err) == expected
+    assert encode_end_stream(err, CIMultiDict()) == b'{"error":' + expected + b"}"
+
+
+def test_error_details_accept_both_alphabets_and_padding() -> None:
+    for value in ("+/+//g", "-_-__g", "+/+//g==", "-_-__g=="):
+        body = json.dumps({"code": "aborted", "details": [{"type": "t.T", "value": value}]})
+        detail = decode_error_json(body.encode(), 409).details[0]
+        assert detail.value == AWKWARD, value
+        assert detail.type_name == "t.T"
+
+
+def test_get_message_uses_unpadded_url_safe_base64() -> None:
+    query = get_query("proto", AWKWARD, None)
+    assert query == "connect=v1&encoding=proto&base64=1&message=-_-__g"
