@@ -9,6 +9,7 @@ the RPC protocol's business, with its own limits.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
 
 import aiohttp
 
@@ -20,10 +21,29 @@ from ._transport import AsyncTransport, HTTPRequest, TransportResponse
 __all__ = ["AiohttpTransport"]
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by the connection failing or closing before the response
+    was complete. aiohttp says so only in the message of the payload error it raises then
+    ("Response payload is not completed"), with the parser's complaint as its cause."""
+    if str(exc).startswith("Response payload is not completed"):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(8):  # causes chain a few levels deep at most
+        if seen is None:
+            return False
+        if isinstance(seen, (ConnectionError, aiohttp.ServerDisconnectedError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _translate(exc: BaseException) -> ConnectError:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return deadline_exceeded()
     if isinstance(exc, aiohttp.ClientPayloadError):
+        if _connection_lost(exc):
+            # The same event HTTP1Transport reports as unavailable: the network failed.
+            return ConnectError(Code.UNAVAILABLE, f"connection lost mid-response: {exc}")
         return ConnectError(Code.INTERNAL, f"response body was cut short: {exc}")
     if isinstance(exc, aiohttp.ClientResponseError):
         return ConnectError(Code.INTERNAL, f"invalid HTTP response: {exc.message}")
@@ -33,11 +53,45 @@ def _translate(exc: BaseException) -> ConnectError:
 _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError)
 
 
-class _AiohttpResponse(TransportResponse):
-    __slots__ = ("_resp", "headers", "status")
+class _Upload:
+    """A streaming request body that remembers an error raised by the caller's own messages.
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    aiohttp writes the body in a task of its own and reports any failure there as a
+    connection error; the caller's exception (a bug in their request iterator, not a network
+    failure) is re-raised as itself instead, as HTTP1Transport does.
+    """
+
+    __slots__ = ("error", "source")
+
+    def __init__(self, source: AsyncIterable[bytes] | None = None) -> None:
+        self.source = source
+        self.error: Exception | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        assert self.source is not None
+        try:
+            async for chunk in self.source:
+                yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
+
+    def failure(self, exc: BaseException) -> BaseException:
+        """What to raise for ``exc``, an aiohttp error seen while this body was in use."""
+        if self.error is not None:
+            return self.error
+        return _translate(exc)
+
+
+_NO_UPLOAD = _Upload()  # for bytes bodies: nothing of the caller's runs while sending
+
+
+class _AiohttpResponse(TransportResponse):
+    __slots__ = ("_resp", "_upload", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse, upload: _Upload) -> None:
         self._resp = resp
+        self._upload = upload
         self.status = resp.status
         self.headers = resp.headers
 
@@ -45,7 +99,7 @@ class _AiohttpResponse(TransportResponse):
         try:
             return await self._resp.content.readany()
         except _ERRORS as exc:
-            raise _translate(exc) from exc
+            raise self._upload.failure(exc) from exc
 
     async def close(self, *, abort: bool) -> None:
         if abort:
@@ -74,19 +128,24 @@ class AiohttpTransport(AsyncTransport):
             if request.timeout is not None
             else aiohttp.helpers.sentinel
         )
+        body = request.body
+        upload = _NO_UPLOAD
+        if not isinstance(body, (bytes, bytearray)):
+            upload = _Upload(body)
+            body = upload.chunks()
         try:
             resp = await session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
-                data=request.body if request.method != "GET" else None,
+                data=body if request.method != "GET" else None,
                 auto_decompress=False,
                 skip_auto_headers=("Accept",),
                 timeout=timeout,
             )
         except _ERRORS as exc:
-            raise _translate(exc) from exc
-        return _AiohttpResponse(resp)
+            raise upload.failure(exc) from exc
+        return _AiohttpResponse(resp, upload)
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None:

@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -19,7 +19,7 @@ import pytest
 from connectrpc.client import AsyncConnectClient, HTTP1Transport
 from connectrpc.errors import Code
 
-from ..api._service import ECHO, FAIL, SPLIT, S
+from ..api._service import CONCAT, ECHO, FAIL, SPLIT, S
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -351,3 +351,62 @@ async def test_aiohttp_session_without_timeout_still_honours_the_deadline() -> N
     err = out.error()
     assert err is not None
     assert err.code is Code.DEADLINE_EXCEEDED
+
+
+# --- the same event, the same outcome on both transports ---------------------------------------
+
+
+async def test_connection_reset_mid_response_is_unavailable(transport: str) -> None:
+    """Both transports report a connection lost mid-body as ``unavailable`` (aiohttp's
+    payload error used to surface as ``internal``)."""
+    import socket
+    import struct
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/connect+proto\r\n"
+            b"content-length: 1000\r\n\r\n\x00\x00\x00"
+        )
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST, not FIN
+
+    async with RawServer(script) as server:
+        client = _client(server.url, transport)
+        try:
+            output = await asyncio.wait_for(client.call_server_stream(SPLIT, S()), 5)
+            async with output:
+                assert [m async for m in output] == []
+        finally:
+            await client.close()
+    err = output.error()
+    assert err is not None
+    assert err.code is Code.UNAVAILABLE, err
+
+
+class BoomError(Exception):
+    pass
+
+
+async def test_a_failing_request_iterator_raises_its_own_error(transport: str) -> None:
+    """A bug in the caller's request stream is raised as itself on both transports, not
+    disguised as a network failure."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        await asyncio.sleep(5)
+
+    async def requests() -> AsyncIterator[S]:
+        yield S(value="a")
+        await asyncio.sleep(0.05)
+        raise BoomError("from the caller")
+
+    async with RawServer(script) as server:
+        client = _client(server.url, transport)
+        try:
+            with pytest.raises(BoomError, match="from the caller"):
+                await asyncio.wait_for(client.call_client_stream(CONCAT, requests()), 5)
+        finally:
+            await client.close()
