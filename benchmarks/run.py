@@ -94,7 +94,7 @@ CONFIGS = [
     Config("go", "connect-go → connect-go", "go", "go"),
     Config("ours_to_official", "ours → official/uvicorn", "ours", "official-uvicorn"),
     Config("official_to_ours", "official → ours/uvicorn", "official", "ours-uvicorn"),
-    Config("raw", "plain aiohttp → ours/uvicorn (ceiling)", "raw", "ours-uvicorn"),
+    Config("raw", "plain aiohttp, no RPC layer → ours/uvicorn (reference)", "raw", "ours-uvicorn"),
 ]
 
 # Our configurations (our client with each transport, against our server), and the peers

@@ -444,6 +444,7 @@ class ConnectASGIApplication:
             scope["method"],
             (client[0], client[1]) if client else None,
             plan.timeout,
+            scope.get("query_string", b""),
         )
         try:
             if plan.stream:

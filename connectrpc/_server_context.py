@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from .method import MethodInfo
 
@@ -27,6 +28,8 @@ class RequestContext:
 
     __slots__ = (
         "_deadline",
+        "_query",
+        "_query_string",
         "_raw_headers",
         "_request_headers",
         "http_method",
@@ -43,8 +46,11 @@ class RequestContext:
         http_method: str,
         peer: tuple[str, int] | None,
         timeout: float | None,
+        query_string: bytes = b"",
     ) -> None:
         self.method = method
+        self._query_string = query_string
+        self._query: MultiDictProxy[str] | None = None
         self._raw_headers = raw_headers
         self._request_headers: CIMultiDictProxy[str] | None = None
         self.http_method = http_method
@@ -63,6 +69,21 @@ class RequestContext:
                 )
             )
         return self._request_headers
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        """The request URL's query parameters, percent-decoded, in order (read-only).
+
+        For a Connect GET request these are the protocol's own (``connect``, ``encoding``,
+        ``message``, ``base64``, ``compression``) plus any the client added; POST requests
+        usually have none.
+        """
+        if self._query is None:
+            pairs = urllib.parse.parse_qsl(
+                self._query_string.decode("latin-1"), keep_blank_values=True
+            )
+            self._query = MultiDictProxy(MultiDict(pairs))
+        return self._query
 
     def timeout_remaining(self) -> float | None:
         """Seconds left before the client's deadline, or ``None`` if it set none."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,12 @@ from google.protobuf import wrappers_pb2
 
 from connectrpc.client import AsyncConnectClient, ClientOptions
 from connectrpc.errors import Code, ConnectError
-from connectrpc.server import ServerOptions
+from connectrpc.server import (
+    ConnectASGIApplication,
+    RequestContext,
+    ServerOptions,
+    unary_handler,
+)
 from connectrpc.testing import ASGITransport
 
 from ._service import CONCAT, ECHO, FAIL, MISSING, SLOW, SPLIT, UPPER, EchoService, S, make_app
@@ -179,3 +185,27 @@ async def test_closing_a_stream_early_cancels_it() -> None:
     assert err is not None
     assert err.code is Code.CANCELED
     assert len(output.response_trailers()) == 0
+
+
+async def test_request_context_exposes_the_get_query() -> None:
+    """A handler sees the query of a Connect GET, decoded, protocol parameters included."""
+    seen: dict[str, list[str]] = {}
+
+    async def echo(request: S, ctx: RequestContext) -> S:
+        for key in ctx.query:
+            seen[key] = ctx.query.getall(key)
+        return request
+
+    app = ConnectASGIApplication([unary_handler(ECHO, echo)])
+    client = AsyncConnectClient("http://test", ASGITransport(app))
+    assert await client.unary(ECHO, S(value="a b+/"), use_get=True) == S(value="a b+/")
+    assert seen["connect"] == ["v1"]
+    assert seen["encoding"] == ["proto"]
+    assert seen["base64"] == ["1"]
+    message = seen["message"][0]
+    assert S.FromString(base64.urlsafe_b64decode(message + "=" * (-len(message) % 4))) == S(
+        value="a b+/"
+    )
+    seen.clear()
+    assert await client.unary(ECHO, S(value="post")) == S(value="post")
+    assert seen == {}
