@@ -11,8 +11,9 @@ cd "${REPO}"
 [[ -d examples/gen/eliza ]] || uv run python tools/gen_examples.py >/dev/null
 [[ -d conformance/gen/connectrpc_conformance ]] || tools/gen_conformance_protos.sh
 
-echo "mypy: library, generator, tests" >&2
-uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/unit tests/codegen/*.py tests/__init__.py
+echo "mypy: library, generator, tests, tools" >&2
+uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/unit tests/codegen/*.py tests/__init__.py \
+    tools/soak.py tools/server_limits.py
 
 echo "mypy: examples (with generated code)" >&2
 MYPYPATH=examples:examples/gen uv run mypy --exclude '^examples/gen/' \
