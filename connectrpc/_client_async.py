@@ -59,6 +59,9 @@ class ClientOptions:
             decompression; larger ones fail with ``resource_exhausted``. ``None`` disables
             the limit.
         user_agent: the ``user-agent`` header.
+        get_url_max_bytes: calls made with ``use_get=True`` whose URL path and query would be
+            longer than this are sent as POST instead (servers commonly refuse URLs over 8 to
+            16 KiB, and the method is idempotent either way).
     """
 
     protocol: str = "connect"
@@ -68,6 +71,7 @@ class ClientOptions:
     compress_min_bytes: int = 0
     read_max_bytes: int | None = _DEFAULT_READ_MAX_BYTES
     user_agent: str = f"connect-python/{__version__}"
+    get_url_max_bytes: int = 8 * 1024
 
     def __post_init__(self) -> None:
         if self.protocol != "connect":
@@ -245,6 +249,15 @@ class AsyncConnectClient:
             send_compression=compression,
             get_message=get_message,
         )
+        if get_message is not None and len(head.path) > self._options.get_url_max_bytes:
+            # Servers refuse long URLs (431, 414); the method is idempotent, so POST it.
+            body = get_message
+            head = self._protocol.request_head(
+                method.procedure,
+                stream=False,
+                timeout=timeout_seconds,
+                send_compression=compression,
+            )
         headers = head.headers
         if extra_headers:
             headers = merge_headers(headers, to_multidict(extra_headers).items())

@@ -209,3 +209,19 @@ async def test_request_context_exposes_the_get_query() -> None:
     seen.clear()
     assert await client.unary(ECHO, S(value="post")) == S(value="post")
     assert seen == {}
+
+
+async def test_get_falls_back_to_post_when_the_url_would_be_too_long() -> None:
+    methods: list[str] = []
+
+    async def echo(request: S, ctx: RequestContext) -> S:
+        methods.append(ctx.http_method)
+        return request
+
+    app = ConnectASGIApplication([unary_handler(ECHO, echo)])
+    options = ClientOptions(get_url_max_bytes=1000)
+    client = AsyncConnectClient("http://test", ASGITransport(app), options=options)
+    assert await client.unary(ECHO, S(value="short"), use_get=True) == S(value="short")
+    big = S(value="x" * 2000)
+    assert await client.unary(ECHO, big, use_get=True) == big
+    assert methods == ["GET", "POST"]
