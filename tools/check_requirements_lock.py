@@ -12,9 +12,15 @@ What goes into the Bazel lock: the closure, in uv.lock's dependency graph, of
 * its ``brotli`` and ``zstd`` extras (the conformance matrix uses both compressions),
 * ``hypercorn``, which the example server and the conformance server run on.
 
-Pins, environment markers and hashes are exactly those ``uv export`` prints for uv.lock; the
-closure is taken over package names, so a marker can only make a line broader, never drop a
-package that a root needs.
+Pins and hashes are exactly those ``uv export`` prints for uv.lock; the closure is taken over
+package names, so a marker can only make a line broader, never drop a package that a root needs.
+
+The Bazel pip hub serves one Python version, ``PYTHON_VERSION`` (MODULE.bazel's ``pip.parse``),
+and rules_python's ``pip.parse`` rejects a lock that lists a package twice (uv.lock may pin
+different versions for different Python versions). So the lock is resolved for that version
+alone: every environment marker is evaluated for it (on Linux, macOS and Windows); lines whose
+marker is false everywhere are dropped, markers that are true everywhere are removed, and a
+marker that depends on the platform is kept. The result must list each package once.
 """
 
 from __future__ import annotations
@@ -35,11 +41,22 @@ LOCK = REPO / "requirements_lock.txt"
 PROJECT = "connect-python"
 EXTRAS = ("brotli", "zstd")
 EXTRA_ROOTS = ("hypercorn",)
+# The one Python version of the Bazel pip hub (MODULE.bazel: pip.parse(python_version = ...)).
+PYTHON_VERSION = "3.12"
+# Marker environments of that version: (sys_platform, platform_system, os_name, machine).
+PLATFORMS = (
+    ("linux", "Linux", "posix", "x86_64"),
+    ("linux", "Linux", "posix", "aarch64"),
+    ("darwin", "Darwin", "posix", "x86_64"),
+    ("darwin", "Darwin", "posix", "arm64"),
+    ("win32", "Windows", "nt", "AMD64"),
+)
 
-HEADER = """\
-# Bazel pip lock for connect-python (rules_python pip.parse in MODULE.bazel).
+HEADER = f"""\
+# Bazel pip lock for connect-python (rules_python pip.parse in MODULE.bazel), resolved for
+# Python {PYTHON_VERSION} alone: one version of each package.
 # GENERATED from uv.lock by tools/check_requirements_lock.py --write; do not edit.
-# CI checks that it matches uv.lock: python3 tools/check_requirements_lock.py
+# CI checks that it matches uv.lock: uv run python tools/check_requirements_lock.py
 """
 
 
@@ -93,14 +110,66 @@ def export() -> list[tuple[str, list[str]]]:
     return entries
 
 
+def for_python_version(lines: list[str]) -> list[str] | None:
+    """One exported entry resolved for ``PYTHON_VERSION``: None to drop it, else its lines."""
+    try:
+        from packaging.markers import Marker
+    except ModuleNotFoundError:
+        raise SystemExit(
+            "check_requirements_lock: needs `packaging`; run it with uv run python ..."
+        ) from None
+    first = lines[0].removesuffix("\\").rstrip()
+    requirement, sep, marker_text = first.partition(";")
+    if not sep:
+        return lines
+    marker = Marker(marker_text.strip())
+    full_version = PYTHON_VERSION + ".0"
+    results = {
+        marker.evaluate(
+            {
+                "python_version": PYTHON_VERSION,
+                "python_full_version": full_version,
+                "implementation_name": "cpython",
+                "platform_python_implementation": "CPython",
+                "implementation_version": full_version,
+                "sys_platform": sys_platform,
+                "platform_system": system,
+                "os_name": os_name,
+                "platform_machine": machine,
+            }
+        )
+        for sys_platform, system, os_name, machine in PLATFORMS
+    }
+    if results == {False}:
+        return None
+    if results == {True}:
+        first = requirement.rstrip()
+    suffix = " \\" if lines[0].endswith("\\") else ""
+    return [first + suffix, *lines[1:]]
+
+
 def render() -> str:
     with (REPO / "uv.lock").open("rb") as f:
         wanted = closure(tomllib.load(f))
-    entries = [lines for name, lines in export() if name in wanted]
-    found = {_normalize(lines[0].split("==", 1)[0]) for lines in entries}
-    missing = sorted(wanted - found)
+    exported = [(name, lines) for name, lines in export() if name in wanted]
+    missing = sorted(wanted - {name for name, _ in exported})
     if missing:
         raise SystemExit(f"check_requirements_lock: uv export lacks {', '.join(missing)}")
+    entries: list[list[str]] = []
+    pins: dict[str, str] = {}
+    for name, lines in exported:
+        # Packages only other Python versions need (tomli, taskgroup... on 3.10) drop out here.
+        resolved = for_python_version(lines)
+        if resolved is None:
+            continue
+        pin = resolved[0].split(" ", 1)[0]
+        if name in pins:
+            raise SystemExit(
+                f"check_requirements_lock: {pins[name]} and {pin} both apply to Python "
+                f"{PYTHON_VERSION}; pip.parse needs one version of each package"
+            )
+        pins[name] = pin
+        entries.append(resolved)
     return HEADER + "".join(line + "\n" for lines in entries for line in lines)
 
 
@@ -127,7 +196,7 @@ def main() -> int:
     )
     print(
         "check_requirements_lock: requirements_lock.txt is out of date; "
-        "run python3 tools/check_requirements_lock.py --write",
+        "run uv run python tools/check_requirements_lock.py --write",
         file=sys.stderr,
     )
     return 1

@@ -2,7 +2,8 @@
 
 Overlaid on Debian's rules_python 0.22 by tools/bazel_ci.sh. The hub repository has one empty
 `py_library` per package of the lock file (`@hub//aiohttp`, `@hub//aiohttp:pkg`): the packages
-themselves are installed into the chroot's system Python from the same lock file.
+themselves are installed into the chroot's system Python from the same lock file. Like
+rules_python 1.x, it fails on a lock that lists a package twice.
 """
 
 def _normalize(name):
@@ -14,7 +15,15 @@ def _hub_impl(rctx):
         line = line.strip()
         if not line or line.startswith(("#", "-")) or "==" not in line:
             continue
-        names[_normalize(line.split("==", 1)[0].strip())] = True
+        name = _normalize(line.split("==", 1)[0].strip())
+        if name in names:
+            # rules_python 1.x's pip.parse rejects this too ("Attempting to creating a duplicate
+            # library"): the lock must be resolved for the hub's one Python version.
+            fail("%s lists %s twice; pip.parse needs one version of each package" % (
+                rctx.attr.requirements_lock,
+                name,
+            ))
+        names[name] = True
     rctx.file("BUILD.bazel", "")
     for name in names:
         rctx.file("%s/BUILD.bazel" % name, """\
