@@ -122,6 +122,8 @@ COMPRESSIONS: dict[int, str | None] = {
     config.COMPRESSION_GZIP: "gzip",
     config.COMPRESSION_BR: "br",
     config.COMPRESSION_ZSTD: "zstd",
+    config.COMPRESSION_DEFLATE: "deflate",
+    config.COMPRESSION_SNAPPY: "snappy",
 }
 
 

@@ -1,4 +1,4 @@
-"""Message compression: identity, gzip, and optionally br (brotli) and zstd.
+"""Message compression: identity, gzip, deflate, and optionally br, zstd and snappy.
 
 Names are the HTTP content-coding tokens used in ``content-encoding`` /
 ``connect-content-encoding`` / ``grpc-encoding`` and their ``accept-`` counterparts.
@@ -54,23 +54,44 @@ class Compression(abc.ABC):
         """Decompress ``data``; raise ``resource_exhausted`` if it exceeds ``limit`` bytes."""
 
 
-class _Gzip(Compression):
+class _Zlib(Compression):
+    """DEFLATE data in one of zlib's containers (``wbits`` picks which)."""
+
+    wbits: int
+
+    def decompress(self, data: bytes, limit: int | None) -> bytes:
+        d = zlib.decompressobj(self.wbits)
+        try:
+            # max_length bounds the output: a bomb stops at limit + 1 bytes.
+            out = d.decompress(data, 0 if limit is None else limit + 1)
+        except zlib.error as exc:
+            raise DecompressError(f"invalid {self.name} data: {exc}") from exc
+        if limit is not None and len(out) > limit:
+            raise _too_large(limit)
+        if not d.eof:
+            raise DecompressError(f"truncated {self.name} data")
+        return out
+
+
+class _Gzip(_Zlib):
+    """gzip (RFC 1952)."""
+
     name = "gzip"
+    wbits = 16 + zlib.MAX_WBITS
 
     def compress(self, data: bytes) -> bytes:
         return gzip.compress(data, compresslevel=6, mtime=0)
 
-    def decompress(self, data: bytes, limit: int | None) -> bytes:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out = d.decompress(data, 0 if limit is None else limit + 1)
-        except zlib.error as exc:
-            raise DecompressError(f"invalid gzip data: {exc}") from exc
-        if limit is not None and len(out) > limit:
-            raise _too_large(limit)
-        if not d.eof:
-            raise DecompressError("truncated gzip data")
-        return out
+
+class _Deflate(_Zlib):
+    """HTTP's "deflate", which is DEFLATE in the zlib format (RFC 1950), not raw RFC 1951
+    data; gRPC uses the name the same way."""
+
+    name = "deflate"
+    wbits = zlib.MAX_WBITS
+
+    def compress(self, data: bytes) -> bytes:
+        return zlib.compress(data, 6)
 
 
 class _Brotli(Compression):
@@ -150,9 +171,95 @@ class _Zstd(Compression):
         return out
 
 
+# The snappy framing format (https://github.com/google/snappy/blob/main/framing_format.txt):
+# chunks of type (1 byte), length (3 bytes, little-endian) and data; each data chunk holds at
+# most 65,536 bytes uncompressed, after a 4-byte checksum.
+_SNAPPY_CHUNK_MAX = 65536
+_SNAPPY_COMPRESSED = 0x00
+_SNAPPY_UNCOMPRESSED = 0x01
+_SNAPPY_STREAM_ID = 0xFF
+_SNAPPY_STREAM_HEADER = b"\xff\x06\x00\x00sNaPpY"
+
+
+def _snappy_block_length(block: bytes | memoryview) -> int:
+    """The uncompressed length a raw snappy block declares (its leading varint)."""
+    length = 0
+    for i in range(min(5, len(block))):
+        byte = block[i]
+        length |= (byte & 0x7F) << (7 * i)
+        if byte < 0x80:
+            return length
+    raise DecompressError("invalid snappy data: bad block length")
+
+
+def _snappy_framed_length(data: bytes) -> int:
+    """The total uncompressed length declared by a framed snappy stream, checked chunk by
+    chunk without decompressing anything."""
+    if not data:
+        return 0  # how snappy frames an empty message
+    if not data.startswith(_SNAPPY_STREAM_HEADER[: len(data)]) or len(data) < 4:
+        raise DecompressError("invalid snappy data: no stream identifier")
+    view = memoryview(data)
+    pos, total, n = 0, 0, len(data)
+    while pos < n:
+        if n - pos < 4:
+            raise DecompressError("truncated snappy data")
+        kind = view[pos]
+        length = int.from_bytes(view[pos + 1 : pos + 4], "little")
+        body = view[pos + 4 : pos + 4 + length]
+        if len(body) < length:
+            raise DecompressError("truncated snappy data")
+        if kind == _SNAPPY_COMPRESSED:
+            size = _snappy_block_length(body[4:])
+        elif kind == _SNAPPY_UNCOMPRESSED:
+            size = length - 4
+        elif kind == _SNAPPY_STREAM_ID:
+            if body != _SNAPPY_STREAM_HEADER[4:]:
+                raise DecompressError("invalid snappy data: bad stream identifier")
+            size = 0
+        elif kind >= 0x80:
+            size = 0  # padding and skippable chunks
+        else:
+            raise DecompressError(f"invalid snappy data: reserved chunk type {kind:#04x}")
+        if size > _SNAPPY_CHUNK_MAX or size < 0:
+            raise DecompressError(f"invalid snappy data: a chunk of {size} bytes (at most 65536)")
+        total += size
+        pos += 4 + length
+    return total
+
+
+class _Snappy(Compression):
+    """snappy in its framing format (as gRPC and the Connect conformance suite use it),
+    through cramjam. Every chunk declares its size up front, so the limit is checked on the
+    declared sizes before any decompression."""
+
+    name = "snappy"
+
+    def __init__(self) -> None:
+        import cramjam
+
+        self._snappy = cramjam.snappy
+        self._error = cramjam.DecompressionError
+
+    def compress(self, data: bytes) -> bytes:
+        return bytes(self._snappy.compress(data))
+
+    def decompress(self, data: bytes, limit: int | None) -> bytes:
+        declared = _snappy_framed_length(data)  # also tells truncation from corruption
+        if limit is not None and declared > limit:
+            raise _too_large(limit)
+        try:
+            out = bytes(self._snappy.decompress(data))
+        except self._error as exc:
+            raise DecompressError(f"invalid snappy data: {exc}") from exc
+        if limit is not None and len(out) > limit:  # declared sizes are checked by snappy
+            raise _too_large(limit)
+        return out
+
+
 def _load() -> dict[str, Compression]:
     registry: dict[str, Compression] = {"gzip": _Gzip()}
-    for factory in (_Brotli, _Zstd):
+    for factory in (_Brotli, _Zstd, _Deflate, _Snappy):
         try:
             c = factory()
         except ImportError:

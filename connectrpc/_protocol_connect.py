@@ -496,7 +496,11 @@ class ConnectClientProtocol(ClientProtocol):
     def decode_error_body(
         self, status: int, headers: Headers, body: bytes, limit: int | None
     ) -> ConnectError:
-        comp = _check_compression(headers.get("content-encoding"), "content-encoding")
+        try:
+            comp = _check_compression(headers.get("content-encoding"), "content-encoding")
+        except ConnectError:
+            # An error body we cannot read still carries its HTTP status.
+            return ConnectError(code_from_http_status(status), f"HTTP status {status}")
         if comp is not None:
             try:
                 body = comp.decompress(body, limit)

@@ -140,6 +140,9 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
+        if not 100 <= status <= 599:  # httptools reads any three digits (RFC 9110 15)
+            self._head_error = f"invalid status code {status:03d}"
+            return
         if 100 <= status < 200 and status != 101:
             # An interim response: the final one follows on the same connection.
             self._interim = True

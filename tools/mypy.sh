@@ -12,7 +12,7 @@ cd "${REPO}"
 [[ -d conformance/gen/connectrpc_conformance ]] || tools/gen_conformance_protos.sh
 
 echo "mypy: library, generator, tests, tools" >&2
-uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/unit tests/codegen/*.py tests/__init__.py \
+uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/unit tests/fuzz tests/codegen/*.py tests/__init__.py \
     tools/soak.py tools/server_limits.py
 
 echo "mypy: examples (with generated code)" >&2
