@@ -140,7 +140,9 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
-        if not 100 <= status <= 599:  # httptools reads any three digits (RFC 9110 15)
+        # httptools reads any three digits. RFC 9110 (15) defines 1xx to 5xx, but a status it
+        # does not know must be read by its class or as unknown, so only 000-099 is invalid.
+        if not 100 <= status <= 999:
             self._head_error = f"invalid status code {status:03d}"
             return
         if 100 <= status < 200 and status != 101:

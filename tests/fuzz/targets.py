@@ -678,7 +678,7 @@ def _check_connection(conn: ObservedConnection, last_chunk: int) -> None:
         # httptools reads any three digits; RFC 9110 section 15 allows 100-599, and aiohttp
         # rejects anything outside 100-999.
         check(
-            100 <= conn.status <= 599,
+            100 <= conn.status <= 999,
             f"final response status {conn.status}",
             known="http1-status-range",
         )

@@ -15,7 +15,7 @@ from .targets import _LIMITS_HTTP1, FakeTransport
 
 def test_http1_status_below_100_is_rejected() -> None:
     """Found by http1_response: ``HTTP/1.1 051 ...`` was taken as a final response with
-    status 51 (httptools accepts any three digits); a status outside 100-599 now fails the
+    status 51 (httptools accepts any three digits); a status outside 100-999 now fails the
     exchange as an invalid HTTP response."""
     loop = asyncio.new_event_loop()
     try:
