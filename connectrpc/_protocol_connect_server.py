@@ -9,29 +9,39 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from multidict import CIMultiDict
 
 from . import _compression
 from ._code import Code
-from ._codec import CODECS, Codec
+from ._codec import CODECS
+from ._envelope import FLAG_END_STREAM, encode_envelope
 from ._error import ConnectError
 from ._protocol_connect import (
     PROTOCOL_VERSION,
     UNARY_TRAILER_PREFIX,
+    encode_end_stream,
     encode_error_json,
     parse_timeout,
     stream_content_type,
     unary_content_type,
 )
+from ._server_protocol import (
+    HTTPError,
+    InvalidHeaderError,
+    RawHeaders,
+    RequestPlan,
+    ServerProtocol,
+    negotiate_compression,
+)
+from ._server_protocol import encode_headers as _encode_headers
 from .method import IdempotencyLevel, MethodInfo, StreamType
 
 __all__ = [
+    "ConnectServerProtocol",
     "HTTPError",
     "InvalidHeaderError",
     "RequestPlan",
@@ -41,57 +51,6 @@ __all__ = [
     "unary_error_response",
     "unary_response_head",
 ]
-
-RawHeaders = list[tuple[bytes, bytes]]
-
-
-class HTTPError(Exception):
-    """A request rejected before it reaches the handler, with a plain HTTP answer.
-
-    ``error`` (when set) is sent as a Connect error JSON body; otherwise the body is empty.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        error: ConnectError | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(status)
-        self.status = status
-        self.error = error
-        self.headers = list(headers)
-
-
-@dataclass(frozen=True)
-class RequestPlan:
-    """How to read a request and write its response."""
-
-    codec: Codec
-    stream: bool
-    request_compression: _compression.Compression | None
-    response_compression: _compression.Compression | None
-    timeout: float | None
-    get_message: bytes | None = None
-    """For a GET: the message from the query string (still compressed if compressed)."""
-
-
-def negotiate_compression(
-    accept: str | None,
-    request_compression: _compression.Compression | None,
-    enabled: tuple[str, ...],
-) -> _compression.Compression | None:
-    """The compression for the response: the request's own if it used one, else the first
-    name in the client's ``accept`` list that the server has enabled."""
-    if request_compression is not None:
-        return request_compression
-    if not accept:
-        return None
-    for token in accept.split(","):
-        name = token.split(";", 1)[0].strip().lower()
-        if name in enabled:
-            return _compression.get(name)
-    return None
 
 
 def _request_compression(
@@ -217,30 +176,6 @@ def _plan_get(
     return RequestPlan(codec, False, req_comp, resp_comp, timeout, get_message=message)
 
 
-class InvalidHeaderError(ValueError):
-    """A header that cannot go on the wire (set by a handler: a server bug, not the client's)."""
-
-
-# RFC 9110 section 5.1 (field names are tokens) and 5.5 (field values: visible ASCII,
-# space, tab and obs-text, which is latin-1's upper half; no CR, LF or other controls).
-_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
-
-
-def _encode_headers(headers: Iterable[tuple[str, str]]) -> RawHeaders:
-    out: RawHeaders = []
-    for k, v in headers:
-        if _FIELD_NAME.fullmatch(k) is None:
-            raise InvalidHeaderError(f"invalid header name {k!r}")
-        if _FIELD_VALUE.fullmatch(v) is None:
-            raise InvalidHeaderError(
-                f"invalid value for header {k!r}: {v!r} (HTTP allows latin-1 text without "
-                "control characters; encode other text, e.g. percent-encoding or base64)"
-            )
-        out.append((k.lower().encode("latin-1"), v.encode("latin-1")))
-    return out
-
-
 _UNARY_CONTENT_TYPES = {
     name: (b"content-type", unary_content_type(name).encode()) for name in CODECS
 }
@@ -302,3 +237,68 @@ def http_error_response(err: HTTPError) -> tuple[int, RawHeaders, bytes]:
         body = encode_error_json(err.error)
     out.append(("content-length", str(len(body))))
     return err.status, _encode_headers(out), body
+
+
+class ConnectServerProtocol(ServerProtocol):
+    """The Connect protocol, server side: bare unary messages with JSON errors, enveloped
+    streams ending in an end-of-stream message, and GET for side-effect-free methods."""
+
+    def serves(self, media_type: str) -> bool:
+        return media_type.startswith("application/") and (
+            media_type[len("application/") :] in CODECS
+            or (
+                media_type.startswith("application/connect+")
+                and media_type[len("application/connect+") :] in CODECS
+            )
+        )
+
+    def content_types(self, stream: bool) -> list[str]:
+        if stream:
+            return [stream_content_type(c) for c in CODECS]
+        return [unary_content_type(c) for c in CODECS]
+
+    def plan(
+        self,
+        method: MethodInfo[Any, Any] | None,
+        http_method: str,
+        headers: Mapping[str, str],
+        query_string: bytes,
+        enabled_compressions: tuple[str, ...],
+        trailers_supported: bool,
+    ) -> RequestPlan:
+        if method is None:
+            raise HTTPError(404, ConnectError(Code.UNIMPLEMENTED, "no such procedure"))
+        return plan_request(method, http_method, headers, query_string, enabled_compressions)
+
+    def whole_error(self, plan: RequestPlan) -> bool:
+        return not plan.stream
+
+    def unary_head(
+        self,
+        plan: RequestPlan,
+        compressed: bool,
+        length: int,
+        headers: CIMultiDict[str],
+        trailers: CIMultiDict[str],
+    ) -> RawHeaders:
+        return unary_response_head(plan, compressed, length, headers, trailers)
+
+    def error_response(
+        self,
+        plan: RequestPlan,
+        error: ConnectError,
+        headers: CIMultiDict[str],
+        trailers: CIMultiDict[str],
+    ) -> tuple[int, RawHeaders, bytes]:
+        return unary_error_response(error, headers, trailers)
+
+    def stream_head(self, plan: RequestPlan, headers: CIMultiDict[str]) -> tuple[RawHeaders, bool]:
+        return stream_response_head(plan, headers), False
+
+    def end_stream(
+        self, plan: RequestPlan, error: ConnectError | None, trailers: CIMultiDict[str]
+    ) -> tuple[bytes, RawHeaders | None]:
+        if error is not None and error.metadata:
+            trailers = CIMultiDict(trailers)
+            trailers.extend(error.metadata)
+        return encode_envelope(FLAG_END_STREAM, encode_end_stream(error, trailers)), None

@@ -1,9 +1,11 @@
-"""The ASGI 3 application that serves Connect RPCs.
+"""The ASGI 3 application that serves Connect, gRPC and gRPC-Web RPCs.
 
-This is the IO layer of the server: it reads the request through ASGI ``receive``, asks the
-pure protocol module how to interpret it, runs the handler under the client's deadline and
+This is the IO layer of the server: it picks the protocol from the request's content type,
+reads the request through ASGI ``receive``, asks that protocol (pure code behind
+``ServerProtocol``) how to interpret it, runs the handler under the client's deadline and
 writes the response through ``send``. Over HTTP/2 (hypercorn) a bidi handler's responses
 flow while requests are still arriving; over HTTP/1.1 clients send the whole request first.
+gRPC's trailers go out through the ASGI ``http.response.trailers`` extension.
 """
 
 from __future__ import annotations
@@ -23,21 +25,14 @@ from ._buffer import ChunkBuffer
 from ._code import Code
 from ._codec import CodecError
 from ._deadline import Deadline, IdleTimer
-from ._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeReader, encode_envelope
+from ._envelope import FLAG_COMPRESSED, EnvelopeReader
 from ._error import ConnectError, detached
 from ._handler import Handler
-from ._protocol_connect import encode_end_stream, encode_stream_message
-from ._protocol_connect_server import (
-    HTTPError,
-    InvalidHeaderError,
-    RequestPlan,
-    http_error_response,
-    plan_request,
-    stream_response_head,
-    unary_error_response,
-    unary_response_head,
-)
+from ._protocol_connect import encode_stream_message
+from ._protocol_connect_server import ConnectServerProtocol, http_error_response
+from ._protocol_grpc import GrpcServerProtocol
 from ._server_context import RequestContext
+from ._server_protocol import HTTPError, InvalidHeaderError, RequestPlan, ServerProtocol
 from ._stream_writer import BatchingSender
 from .method import StreamType
 
@@ -88,6 +83,9 @@ _PROTOCOL_HEADERS = frozenset(
         b"accept-encoding",
         b"connect-content-encoding",
         b"connect-accept-encoding",
+        b"grpc-timeout",
+        b"grpc-encoding",
+        b"grpc-accept-encoding",
     }
 )
 
@@ -295,14 +293,15 @@ class _RequestStream(AsyncIterator[Message]):
                     if self._plan.request_compression is None:
                         raise ConnectError(
                             Code.INTERNAL,
-                            "protocol error: compressed message without connect-content-encoding",
+                            "protocol error: compressed message without a compression named "
+                            "in the request headers",
                         )
                     data = _decompress(self._plan, data, self._limit)
                 self._pending.append(data)
         return _decode(self._plan, self._pending.popleft(), self._type)
 
     async def single(self, procedure: str) -> Message:
-        """The one request message of a server-streaming call."""
+        """The one request message of a server-streaming (or enveloped unary) call."""
         try:
             message = await self.__anext__()
         except StopAsyncIteration:
@@ -339,13 +338,20 @@ def _bad_header(exc: InvalidHeaderError, procedure: str) -> ConnectError:
     return ConnectError(Code.INTERNAL, "internal error")
 
 
-def _unary_error(
-    error: ConnectError, ctx: RequestContext, procedure: str
+def _error_response(
+    protocol: ServerProtocol,
+    plan: RequestPlan,
+    error: ConnectError,
+    ctx: RequestContext,
+    procedure: str,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The protocol's whole error response; if the handler's headers cannot be sent, an
+    ``internal`` error without them."""
     try:
-        return unary_error_response(error, ctx.response_headers, ctx.response_trailers)
+        return protocol.error_response(plan, error, ctx.response_headers, ctx.response_trailers)
     except InvalidHeaderError as exc:
-        return unary_error_response(_bad_header(exc, procedure), CIMultiDict(), CIMultiDict())
+        bad = _bad_header(exc, procedure)
+        return protocol.error_response(plan, bad, CIMultiDict(), CIMultiDict())
 
 
 def _internal(exc: BaseException, procedure: str) -> ConnectError:
@@ -353,11 +359,20 @@ def _internal(exc: BaseException, procedure: str) -> ConnectError:
     return ConnectError(Code.INTERNAL, "internal error")
 
 
-class ConnectASGIApplication:
-    """An ASGI 3 application serving the given handlers.
+_CONNECT = ConnectServerProtocol()
+_PROTOCOLS: tuple[ServerProtocol, ...] = (
+    _CONNECT,
+    GrpcServerProtocol(web=False),
+    GrpcServerProtocol(web=True),
+)
 
-    Mount it in Starlette or FastAPI, or run it under hypercorn or uvicorn. Requests for
-    unknown procedures get HTTP 404 (``unimplemented``).
+
+class ConnectASGIApplication:
+    """An ASGI 3 application serving the given handlers over Connect, gRPC and gRPC-Web.
+
+    The protocol is chosen per request from its content type. Mount it in Starlette or
+    FastAPI, or run it under hypercorn (HTTP/1.1 and HTTP/2; gRPC needs HTTP/2), uvicorn
+    or another ASGI server. Requests for unknown procedures get HTTP 404 (``unimplemented``).
     """
 
     def __init__(
@@ -408,15 +423,6 @@ class ConnectASGIApplication:
         if root and path.startswith(root):
             path = path[len(root) :]
         handler = self._routes.get(path)
-        if handler is None:
-            await body.drain(None)
-            await _send_simple(
-                send,
-                *http_error_response(
-                    HTTPError(404, ConnectError(Code.UNIMPLEMENTED, f"{path} is not implemented"))
-                ),
-            )
-            return
         raw_headers = scope["headers"]
         # Only the protocol's own headers are decoded up front; RequestContext decodes the
         # rest if the handler looks at them.
@@ -425,19 +431,40 @@ class ConnectASGIApplication:
             for k, v in raw_headers
             if k in _PROTOCOL_HEADERS
         }
+        http_method = scope["method"]
+        protocol = _negotiate(http_method, protocol_headers.get("content-type", ""))
+        if handler is None and (protocol is None or protocol is _CONNECT):
+            await body.drain(None)
+            not_found = ConnectError(Code.UNIMPLEMENTED, f"{path} is not implemented")
+            await _send_simple(send, *http_error_response(HTTPError(404, not_found)))
+            return
         try:
-            plan = plan_request(
-                handler.method,
-                scope["method"],
+            if protocol is None:
+                assert handler is not None
+                stream = handler.method.stream_type is not StreamType.UNARY
+                accepted = [t for p in _PROTOCOLS for t in p.content_types(stream)]
+                raise HTTPError(415, headers=[("accept-post", ", ".join(accepted))])
+            trailers = "http.response.trailers" in scope.get("extensions", {})
+            plan = protocol.plan(
+                None if handler is None else handler.method,
+                http_method,
                 protocol_headers,
                 scope.get("query_string", b""),
                 self._compressions,
+                trailers,
             )
         except HTTPError as exc:
             await body.drain(None)
             await _send_simple(send, *http_error_response(exc))
             return
         client = scope.get("client")
+        if handler is None:
+            # gRPC answers an unknown method with a status, as for any other error.
+            ctx = RequestContext(None, raw_headers, http_method, None, None)
+            error = ConnectError(Code.UNIMPLEMENTED, f"{path} is not implemented")
+            await body.drain(None)
+            await _answer_error(protocol, plan, ctx, send, plan.error or error, path)
+            return
         ctx = RequestContext(
             handler.method,
             raw_headers,
@@ -446,6 +473,10 @@ class ConnectASGIApplication:
             plan.timeout,
             scope.get("query_string", b""),
         )
+        if plan.error is not None:
+            await body.drain(None)
+            await _answer_error(protocol, plan, ctx, send, plan.error, path)
+            return
         try:
             if plan.stream:
                 # A full-duplex stream may legitimately end while the client still sends.
@@ -453,7 +484,7 @@ class ConnectASGIApplication:
                     http_version not in ("1.0", "1.1")
                 )
                 await self._serve_stream(
-                    handler, plan, ctx, receive, send, None if full_duplex else body
+                    handler, protocol, plan, ctx, receive, send, None if full_duplex else body
                 )
             else:
                 await self._serve_unary(handler, plan, ctx, receive, send, body)
@@ -496,7 +527,7 @@ class ConnectASGIApplication:
             if comp is not None and len(data) >= self._options.compress_min_bytes:
                 data = comp.compress(data)
                 compressed = True
-            head = unary_response_head(
+            head = _CONNECT.unary_head(
                 plan, compressed, len(data), ctx.response_headers, ctx.response_trailers
             )
         except ConnectError as exc:
@@ -515,7 +546,7 @@ class ConnectASGIApplication:
         watch.stop()
         if error is not None:
             await body.drain(ctx.timeout_remaining())
-            await _send_simple(send, *_unary_error(error, ctx, method.procedure))
+            await _send_simple(send, *_error_response(_CONNECT, plan, error, ctx, method.procedure))
             return
         await send({"type": "http.response.start", "status": 200, "headers": head})
         await send({"type": "http.response.body", "body": data})
@@ -523,14 +554,15 @@ class ConnectASGIApplication:
     async def _serve_stream(
         self,
         handler: Handler,
+        protocol: ServerProtocol,
         plan: RequestPlan,
         ctx: RequestContext,
         receive: Receive,
         send: Send,
         body: _RequestBody | None,
     ) -> None:
-        """Serve a streaming call; ``body`` is drained before the response ends, unless the
-        call is full-duplex (then ``None``)."""
+        """Serve an enveloped call (any shape under gRPC, streams under Connect); ``body`` is
+        drained before the response ends, unless the call is full-duplex (then ``None``)."""
         method = handler.method
         watch = _DisconnectWatch(receive)
         requests = _RequestStream(receive, plan, method.input, self._options.read_max_bytes, watch)
@@ -546,12 +578,19 @@ class ConnectASGIApplication:
                 return None
             bad = None
             try:
-                head = stream_response_head(plan, ctx.response_headers)
+                head, trailers = protocol.stream_head(plan, ctx.response_headers)
             except InvalidHeaderError as exc:
                 bad = _bad_header(exc, method.procedure)
-                head = stream_response_head(plan, CIMultiDict())
+                head, trailers = protocol.stream_head(plan, CIMultiDict())
             started = True
-            await send({"type": "http.response.start", "status": 200, "headers": head})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": head,
+                    "trailers": trailers,
+                }
+            )
             return bad
 
         async def emit(message: Message) -> None:
@@ -572,7 +611,10 @@ class ConnectASGIApplication:
         try:
             with Deadline(_enforced(plan.timeout)):
                 kind = method.stream_type
-                if kind is StreamType.CLIENT_STREAM:
+                if kind is StreamType.UNARY:
+                    request = await requests.single(method.procedure)
+                    await emit(await handler.fn(request, ctx))
+                elif kind is StreamType.CLIENT_STREAM:
                     await emit(await handler.fn(requests, ctx))
                 elif kind is StreamType.SERVER_STREAM:
                     request = await requests.single(method.procedure)
@@ -598,34 +640,89 @@ class ConnectASGIApplication:
             error = _internal(exc, method.procedure)
         finally:
             watch.stop()
+        if error is not None and not started and protocol.whole_error(plan):
+            writer.abort()
+            if body is not None:
+                await body.drain(ctx.timeout_remaining())
+            await _send_simple(send, *_error_response(protocol, plan, error, ctx, method.procedure))
+            return
         bad = await start()
         if error is None:
             error = bad
-        trailers = CIMultiDict(ctx.response_trailers)
-        if error is not None:
-            trailers.extend(error.metadata)
-        end = encode_envelope(FLAG_END_STREAM, encode_end_stream(error, trailers))
+        try:
+            end, http_trailers = protocol.end_stream(plan, error, ctx.response_trailers)
+        except InvalidHeaderError as exc:
+            bad = _bad_header(exc, method.procedure)
+            end, http_trailers = protocol.end_stream(plan, bad, CIMultiDict())
         if body is not None:
             await body.drain(ctx.timeout_remaining())
         try:
-            await writer.finish(end)
+            await writer.finish(end, http_trailers)
         except Exception:
             if not writer.failed:
                 raise
 
 
-async def _send_simple(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+def _negotiate(http_method: str, content_type: str) -> ServerProtocol | None:
+    """The protocol that serves a request: Connect for GET (its query carries the rest),
+    otherwise the one whose content types include the request's."""
+    if http_method == "GET":
+        return _CONNECT
+    media = content_type.split(";", 1)[0].strip().lower()
+    for protocol in _PROTOCOLS:
+        if protocol.serves(media):
+            return protocol
+    return None if media else _CONNECT
+
+
+async def _answer_error(
+    protocol: ServerProtocol,
+    plan: RequestPlan,
+    ctx: RequestContext,
+    send: Send,
+    error: ConnectError,
+    procedure: str,
 ) -> None:
-    """Send a whole (error) response. Shielded: a cancellation arriving between the head
-    and the body (a deadline racing the client going away) must not leave the client with
-    a head that promises a body which never comes. ``send`` is bounded in time, so the
-    shielded write cannot outlive a client that is gone."""
+    """Answer ``error`` before any message was sent, in the protocol's form: a whole error
+    response, or a response head and an end of stream (with HTTP trailers for gRPC)."""
+    if protocol.whole_error(plan):
+        await _send_simple(send, *_error_response(protocol, plan, error, ctx, procedure))
+        return
+    try:
+        head, announce = protocol.stream_head(plan, ctx.response_headers)
+        end, trailers = protocol.end_stream(plan, error, ctx.response_trailers)
+    except InvalidHeaderError as exc:
+        bad = _bad_header(exc, procedure)
+        head, announce = protocol.stream_head(plan, CIMultiDict())
+        end, trailers = protocol.end_stream(plan, bad, CIMultiDict())
+    await _send_simple(send, 200, head, end, trailers if announce else None)
+
+
+async def _send_simple(
+    send: Send,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    trailers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Send a whole (error) response, with HTTP trailers if given. Shielded: a cancellation
+    arriving between the head and the body (a deadline racing the client going away) must
+    not leave the client with a head that promises a body which never comes. ``send`` is
+    bounded in time, so the shielded write cannot outlive a client that is gone."""
 
     async def write() -> None:
         try:
-            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": headers,
+                    "trailers": trailers is not None,
+                }
+            )
             await send({"type": "http.response.body", "body": body})
+            if trailers is not None:
+                await send({"type": "http.response.trailers", "headers": trailers})
         except _ClientGoneError:
             pass
 

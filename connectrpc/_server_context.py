@@ -41,7 +41,7 @@ class RequestContext:
 
     def __init__(
         self,
-        method: MethodInfo[Any, Any],
+        method: MethodInfo[Any, Any] | None,
         raw_headers: Iterable[tuple[bytes, bytes]],
         http_method: str,
         peer: tuple[str, int] | None,

@@ -80,8 +80,9 @@ class BatchingSender:
             self._failure = exc
             self._space.set()
 
-    async def finish(self, last: bytes) -> None:
-        """Send whatever is queued, then ``last`` as the final chunk of the body."""
+    async def finish(self, last: bytes, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Send whatever is queued, then ``last`` as the final chunk of the body, then the
+        HTTP ``trailers`` if given (the ASGI ``http.response.trailers`` extension)."""
         if self._task is not None:
             self._closing = True
             self._ready.set()
@@ -90,6 +91,10 @@ class BatchingSender:
         if self._failure is not None:
             raise self._failure
         await self._send({"type": "http.response.body", "body": last, "more_body": False})
+        if trailers is not None:
+            await self._send(
+                {"type": "http.response.trailers", "headers": trailers, "more_trailers": False}
+            )
 
     @property
     def failed(self) -> bool:

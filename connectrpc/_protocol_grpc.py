@@ -1,0 +1,421 @@
+"""The gRPC and gRPC-Web protocols' wire rules, as pure functions over headers and bytes.
+
+Specifications: gRPC over HTTP/2 (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md)
+and gRPC-Web (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-WEB.md). In short:
+
+* Every RPC, unary included, is a POST whose body is a stream of envelopes (the same framing
+  as Connect streams: flags, 4-byte length, message). ``content-type`` is
+  ``application/grpc[+proto|+json]`` (``application/grpc-web[+...]`` for gRPC-Web).
+* ``grpc-timeout`` carries the deadline: at most 8 digits and a unit (``H M S m u n``).
+* ``grpc-encoding`` names the compression of flagged messages; ``grpc-accept-encoding``
+  lists what the sender can decompress.
+* The response is always HTTP 200. The status travels in trailers: ``grpc-status`` (the
+  numeric code), ``grpc-message`` (percent-encoded UTF-8) and ``grpc-status-details-bin``
+  (a base64 ``google.rpc.Status`` carrying the error details). An error before any message
+  may be a *trailers-only* response: the status fields in the headers and no body.
+* gRPC-Web cannot rely on HTTP trailers (browsers, HTTP/1.1), so the trailers travel as the
+  last envelope of the body, flagged ``0x80``, holding HTTP/1-style header lines.
+
+gRPC-Web is a flag of the gRPC protocol here, as in connect-go: the rules differ only in how
+trailers travel. Nothing here does IO.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError, Message
+from multidict import CIMultiDict
+
+from . import _compression
+from ._code import Code
+from ._codec import CODECS
+from ._envelope import FLAG_GRPC_WEB_TRAILERS, encode_envelope
+from ._error import ConnectError, ErrorDetail
+from ._headers import Headers
+from ._server_protocol import (
+    HTTPError,
+    RawHeaders,
+    RequestPlan,
+    ServerProtocol,
+    encode_headers,
+    negotiate_compression,
+)
+from .method import MethodInfo
+
+__all__ = [
+    "GRPC_TIMEOUT_MAX_DIGITS",
+    "GrpcServerProtocol",
+    "decode_grpc_message",
+    "decode_status_details",
+    "decode_trailers_frame",
+    "encode_grpc_message",
+    "encode_status_details",
+    "encode_timeout",
+    "encode_trailers_frame",
+    "error_from_trailers",
+    "grpc_content_type",
+    "parse_grpc_content_type",
+    "parse_timeout",
+    "status_trailers",
+]
+
+GRPC_TIMEOUT_MAX_DIGITS = 8
+
+_TIMEOUT_UNITS = {
+    "H": 3600.0,
+    "M": 60.0,
+    "S": 1.0,
+    "m": 1e-3,
+    "u": 1e-6,
+    "n": 1e-9,
+}
+_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
+
+
+def parse_timeout(value: str) -> float:
+    """Seconds from a ``grpc-timeout`` value; raises ``invalid_argument`` if malformed.
+
+    The grammar is 1 to 8 ASCII digits and one unit letter; ``re``'s ``[0-9]`` (not ``\\d``)
+    keeps other scripts' digits out.
+    """
+    match = _TIMEOUT.fullmatch(value)
+    if match is None:
+        raise ConnectError(
+            Code.INVALID_ARGUMENT,
+            f"protocol error: invalid grpc-timeout {value!r}: expected 1 to 8 digits and a "
+            "unit (H, M, S, m, u or n)",
+        )
+    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+
+
+def encode_timeout(seconds: float) -> str:
+    """``grpc-timeout`` for a timeout: the finest unit that fits in 8 digits, rounded up so
+    the deadline is never shortened."""
+    # Whole nanoseconds first (less a hair of float noise: 0.25 s is 250,000,000 ns, not
+    # 250,000,001), then integer ceilings, so no unit rounds twice.
+    nanos = max(math.ceil(seconds * 1e9 - 1e-3), 0)
+    for unit, scale in (("n", 1), ("u", 10**3), ("m", 10**6), ("S", 10**9), ("M", 60 * 10**9)):
+        count = -(-nanos // scale)
+        if count < 10**GRPC_TIMEOUT_MAX_DIGITS:
+            return f"{count}{unit}"
+    return f"{min(-(-nanos // (3600 * 10**9)), 10**GRPC_TIMEOUT_MAX_DIGITS - 1)}H"
+
+
+# --- content types -------------------------------------------------------------------------
+
+
+def grpc_content_type(codec: str, web: bool) -> str:
+    base = "application/grpc-web" if web else "application/grpc"
+    return f"{base}+{codec}"
+
+
+def parse_grpc_content_type(content_type: str) -> tuple[bool, str] | None:
+    """``(web, codec)`` for a gRPC or gRPC-Web content type, or ``None`` for anything else.
+
+    A bare ``application/grpc`` means protobuf. ``application/grpc-web-text`` (base64 bodies)
+    is not served.
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    for prefix, web in (("application/grpc-web", True), ("application/grpc", False)):
+        if media == prefix:
+            return web, "proto"
+        if media.startswith(prefix + "+"):
+            return web, media[len(prefix) + 1 :]
+    return None
+
+
+# --- grpc-message ---------------------------------------------------------------------------
+
+_UNRESERVED = frozenset(range(0x20, 0x7F)) - {ord("%")}
+
+
+def encode_grpc_message(message: str) -> str:
+    """Percent-encode a status message: UTF-8, with bytes outside printable ASCII (and ``%``)
+    as ``%XX``, as the spec requires."""
+    raw = message.encode("utf-8")
+    if all(b in _UNRESERVED for b in raw):
+        return message
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in raw)
+
+
+def decode_grpc_message(value: str) -> str:
+    """Undo ``encode_grpc_message``; invalid escapes are kept as they are, as the spec asks."""
+    if "%" not in value:
+        return value
+    raw = value.encode("latin-1", "replace")
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        b = raw[i]
+        if b == 0x25 and _is_hex(raw[i + 1 : i + 3]):
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(b)
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
+# --- grpc-status-details-bin -----------------------------------------------------------------
+
+
+@cache
+def _status_class() -> type[Message]:
+    """``google.rpc.Status``, built in a private descriptor pool: no dependency on
+    googleapis-common-protos, and no clash with a copy the application may register."""
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(any_pb2.DESCRIPTOR.serialized_pb))
+    f = descriptor_pb2.FieldDescriptorProto
+    status = descriptor_pb2.DescriptorProto(
+        name="Status",
+        field=[
+            f(name="code", number=1, type=f.TYPE_INT32, label=f.LABEL_OPTIONAL),
+            f(name="message", number=2, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL),
+            f(
+                name="details",
+                number=3,
+                type=f.TYPE_MESSAGE,
+                label=f.LABEL_REPEATED,
+                type_name=".google.protobuf.Any",
+            ),
+        ],
+    )
+    pool.Add(
+        descriptor_pb2.FileDescriptorProto(
+            name="google/rpc/status.proto",
+            package="google.rpc",
+            dependency=["google/protobuf/any.proto"],
+            message_type=[status],
+            syntax="proto3",
+        )
+    )
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("google.rpc.Status"))
+
+
+def encode_status_details(error: ConnectError) -> str:
+    """``grpc-status-details-bin``: the status as a ``google.rpc.Status``, in base64 without
+    padding (binary headers are sent unpadded; readers accept both)."""
+    status: Any = _status_class()(code=error.code.grpc_value, message=error.message)
+    for detail in error.details:
+        packed = status.details.add()
+        packed.type_url = "type.googleapis.com/" + detail.type_name
+        packed.value = detail.value
+    return base64.b64encode(status.SerializeToString()).decode("ascii").rstrip("=")
+
+
+def decode_status_details(value: str) -> list[ErrorDetail]:
+    """The details in a ``grpc-status-details-bin`` value; raises ``ValueError`` if it is not
+    a base64 ``google.rpc.Status``."""
+    value = value.strip()
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"grpc-status-details-bin is not base64: {exc}") from exc
+    status: Any = _status_class()()
+    try:
+        status.ParseFromString(raw)
+    except DecodeError as exc:
+        raise ValueError(f"grpc-status-details-bin is not a google.rpc.Status: {exc}") from exc
+    return [ErrorDetail(d.type_url.rsplit("/", 1)[-1], d.value) for d in status.details]
+
+
+# --- status trailers ------------------------------------------------------------------------
+
+
+def status_trailers(error: ConnectError | None) -> list[tuple[str, str]]:
+    """The ``grpc-status`` fields for an outcome (``None``: success)."""
+    if error is None:
+        return [("grpc-status", "0")]
+    out = [("grpc-status", str(error.code.grpc_value))]
+    if error.message:
+        out.append(("grpc-message", encode_grpc_message(error.message)))
+    if error.details:
+        out.append(("grpc-status-details-bin", encode_status_details(error)))
+    return out
+
+
+def error_from_trailers(trailers: Headers) -> ConnectError | None:
+    """The outcome a peer reported in its status fields: ``None`` for ``grpc-status: 0``.
+
+    Raises ``ConnectError`` (``internal``) when the status is missing or malformed.
+    """
+    raw = trailers.get("grpc-status")
+    if raw is None:
+        raise ConnectError(Code.INTERNAL, "protocol error: no grpc-status in the trailers")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+        raise ConnectError(Code.INTERNAL, f"protocol error: invalid grpc-status {raw!r}")
+    value = int(raw)
+    if value == 0:
+        return None
+    # A status this side does not know is UNKNOWN, as the gRPC spec says.
+    code = Code.from_grpc_value(value) or Code.UNKNOWN
+    message = decode_grpc_message(trailers.get("grpc-message", ""))
+    details: list[ErrorDetail] = []
+    bin_value = trailers.get("grpc-status-details-bin")
+    if bin_value is not None:
+        try:
+            details = decode_status_details(bin_value)
+        except ValueError as exc:
+            raise ConnectError(Code.INTERNAL, f"protocol error: {exc}") from exc
+    return ConnectError(code, message, details=details, wire=True)
+
+
+# --- gRPC-Web trailers frame ------------------------------------------------------------------
+
+
+def encode_trailers_frame(trailers: Iterable[tuple[str, str]]) -> bytes:
+    """The payload of a gRPC-Web trailers envelope: HTTP/1-style lines, lower-case names."""
+    return "".join(f"{k.lower()}: {v}\r\n" for k, v in trailers).encode("latin-1")
+
+
+def decode_trailers_frame(data: bytes) -> list[tuple[str, str]]:
+    """The fields of a gRPC-Web trailers envelope; raises ``ValueError`` if malformed."""
+    out: list[tuple[str, str]] = []
+    for line in data.decode("latin-1").split("\r\n"):
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"invalid gRPC-Web trailer line {line!r}")
+        out.append((name.strip().lower(), value.strip()))
+    return out
+
+
+# --- server side -----------------------------------------------------------------------------
+
+
+class GrpcServerProtocol(ServerProtocol):
+    """gRPC (``web=False``) or gRPC-Web (``web=True``), server side.
+
+    Every call is enveloped both ways. Protocol errors in a request head (a malformed
+    ``grpc-timeout``, an unknown ``grpc-encoding``, an unknown method) are answered as RPC
+    statuses, not HTTP errors, since gRPC clients read only the status. Errors go out as
+    headers followed by trailers even before any message: strict clients (grpc-go) want the
+    status in a HEADERS frame that ends the stream, which ASGI cannot ask for in a
+    trailers-only response. gRPC proper needs HTTP trailers; under an ASGI server that cannot
+    send them for the request (HTTP/1.1 everywhere, for instance) the call is refused with a
+    status saying so, in a trailers-only response, which needs none.
+    """
+
+    def __init__(self, *, web: bool) -> None:
+        self._web = web
+
+    def serves(self, media_type: str) -> bool:
+        parsed = parse_grpc_content_type(media_type)
+        return parsed is not None and parsed[0] == self._web and parsed[1] in CODECS
+
+    def content_types(self, stream: bool) -> list[str]:
+        return [grpc_content_type(c, self._web) for c in CODECS]
+
+    def plan(
+        self,
+        method: MethodInfo[Any, Any] | None,
+        http_method: str,
+        headers: Mapping[str, str],
+        query_string: bytes,
+        enabled_compressions: tuple[str, ...],
+        trailers_supported: bool,
+    ) -> RequestPlan:
+        if http_method != "POST":
+            raise HTTPError(405, headers=[("allow", "POST")])
+        content_type = headers.get("content-type", "")
+        parsed = parse_grpc_content_type(content_type)
+        assert parsed is not None  # serves() chose this protocol
+        codec = CODECS[parsed[1]]
+        error: ConnectError | None = None
+        timeout: float | None = None
+        timeout_header = headers.get("grpc-timeout")
+        if timeout_header is not None:
+            try:
+                timeout = parse_timeout(timeout_header)
+            except ConnectError as exc:
+                error = exc
+        request_compression = None
+        encoding = headers.get("grpc-encoding")
+        if encoding not in (None, "", _compression.IDENTITY):
+            request_compression = (
+                _compression.get(encoding) if encoding in enabled_compressions else None
+            )
+            if request_compression is None and error is None:
+                error = ConnectError(
+                    Code.UNIMPLEMENTED,
+                    f"unknown compression {encoding!r}: supported encodings are "
+                    f"{', '.join((_compression.IDENTITY, *enabled_compressions))}",
+                )
+        if not self._web and not trailers_supported:
+            error = ConnectError(
+                Code.UNAVAILABLE,
+                "this server cannot send HTTP trailers on this connection, and gRPC needs "
+                "them: call it over HTTP/2 under an ASGI server with the "
+                "http.response.trailers extension (hypercorn), or use gRPC-Web or Connect",
+            )
+        response_compression = negotiate_compression(
+            headers.get("grpc-accept-encoding"), request_compression, enabled_compressions
+        )
+        return RequestPlan(
+            codec,
+            True,
+            request_compression,
+            response_compression,
+            timeout,
+            web=self._web,
+            content_type=content_type.split(";", 1)[0].strip().lower(),
+            error=error,
+            accept_compression=enabled_compressions,
+            http_trailers=trailers_supported,
+        )
+
+    def whole_error(self, plan: RequestPlan) -> bool:
+        return not plan.web and not plan.http_trailers
+
+    def _head(self, plan: RequestPlan, headers: CIMultiDict[str]) -> list[tuple[str, str]]:
+        out = [("content-type", plan.content_type)]
+        if plan.response_compression is not None:
+            out.append(("grpc-encoding", plan.response_compression.name))
+        if plan.accept_compression:
+            out.append(("grpc-accept-encoding", ",".join(plan.accept_compression)))
+        out.extend(headers.items())
+        return out
+
+    @staticmethod
+    def _status(error: ConnectError | None, trailers: CIMultiDict[str]) -> list[tuple[str, str]]:
+        out = status_trailers(error)
+        out.extend(trailers.items())
+        if error is not None:
+            out.extend(error.metadata.items())
+        return out
+
+    def error_response(
+        self,
+        plan: RequestPlan,
+        error: ConnectError,
+        headers: CIMultiDict[str],
+        trailers: CIMultiDict[str],
+    ) -> tuple[int, RawHeaders, bytes]:
+        # Trailers-only: the status fields go out as headers, with no body.
+        fields = self._head(plan, headers) + self._status(error, trailers)
+        return 200, encode_headers(fields), b""
+
+    def stream_head(self, plan: RequestPlan, headers: CIMultiDict[str]) -> tuple[RawHeaders, bool]:
+        return encode_headers(self._head(plan, headers)), not plan.web
+
+    def end_stream(
+        self, plan: RequestPlan, error: ConnectError | None, trailers: CIMultiDict[str]
+    ) -> tuple[bytes, RawHeaders | None]:
+        fields = self._status(error, trailers)
+        if plan.web:
+            encode_headers(fields)  # the same checks as HTTP trailers get
+            return encode_envelope(FLAG_GRPC_WEB_TRAILERS, encode_trailers_frame(fields)), None
+        return b"", encode_headers(fields)
