@@ -116,6 +116,11 @@ CODECS = {config.CODEC_PROTO: "proto", config.CODEC_JSON: "json"}
 # "http1" (connectrpc.client.HTTP1Transport). tools/conformance.sh runs both.
 TRANSPORT = os.environ.get("CONFORMANCE_CLIENT_TRANSPORT", "aiohttp")
 
+PROTOCOLS: dict[int, str] = {
+    config.PROTOCOL_CONNECT: "connect",
+    config.PROTOCOL_GRPC_WEB: "grpc-web",
+}
+
 COMPRESSIONS: dict[int, str | None] = {
     config.COMPRESSION_UNSPECIFIED: None,
     config.COMPRESSION_IDENTITY: None,
@@ -438,7 +443,8 @@ def ssl_context(req: compat.ClientCompatRequest) -> ssl.SSLContext | None:
 
 
 def client_options(req: compat.ClientCompatRequest) -> ClientOptions:
-    if req.protocol != config.PROTOCOL_CONNECT:
+    protocol = PROTOCOLS.get(req.protocol)
+    if protocol is None:
         raise UnsupportedRequestError(f"protocol {config.Protocol.Name(req.protocol)} unsupported")
     if req.http_version != config.HTTP_VERSION_1:
         raise UnsupportedRequestError(f"{config.HTTPVersion.Name(req.http_version)} unsupported")
@@ -449,7 +455,9 @@ def client_options(req: compat.ClientCompatRequest) -> ClientOptions:
         raise UnsupportedRequestError(
             f"compression {config.Compression.Name(req.compression)} unsupported"
         )
-    options = ClientOptions(codec=codec, send_compression=COMPRESSIONS[req.compression])
+    options = ClientOptions(
+        protocol=protocol, codec=codec, send_compression=COMPRESSIONS[req.compression]
+    )
     if req.message_receive_limit:  # zero: no limit requested, keep the runtime's default
         options = dataclasses.replace(options, read_max_bytes=req.message_receive_limit)
     return options

@@ -27,9 +27,6 @@ from typing import cast
 # Fallback for runs from a checkout; under Bazel the generated code comes from runfiles first.
 sys.path.append(str(Path(__file__).resolve().parent / "gen"))
 
-import h2.events
-import h2.exceptions
-import h2.stream
 from connectrpc_conformance.v1 import (
     config_pb2,
     server_compat_pb2,
@@ -39,11 +36,11 @@ from connectrpc_conformance.v1 import (
 from google.protobuf.message import Message
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.typing import ASGIFramework
 from multidict import CIMultiDict
 
 from connectrpc.errors import Code, ConnectError, ErrorDetail
+from connectrpc.hypercorn import patch_hypercorn_h2
 from connectrpc.server import (
     ConnectASGIApplication,
     Handler,
@@ -326,58 +323,8 @@ async def _serve(request: server_compat_pb2.ServerCompatRequest, workdir: Path) 
         await asyncio.wait_for(server, config.graceful_timeout + 1)
 
 
-def _patch_hypercorn_h2() -> None:
-    """Keep hypercorn's HTTP/2 connection alive when DATA arrives for a finished stream.
-
-    hypercorn (0.18.0 and earlier) drops a stream from ``H2Protocol.streams`` once the
-    application completes its response, and then indexes that dict for every later DATA
-    frame of the stream. A client that is still uploading when the server answers (which
-    HTTP/2 permits, and which the conformance suite exercises: errors before the request
-    stream ends, full-duplex streams ending early) therefore raises ``KeyError`` inside the
-    connection task, and every other stream multiplexed on that connection is torn down
-    (500s, hangs). Upstream: pgjones/hypercorn issue #329, unmerged PRs #312/#334/#365.
-    ``StreamEnded`` for such a stream is already ignored upstream; this treats ``DataReceived``
-    the same way, still returning the flow-control credit to the connection. This changes
-    nothing in connectrpc: it only stops one RPC's end from killing unrelated RPCs.
-    """
-    original = H2Protocol._handle_events
-
-    async def handle_events(self: H2Protocol, events: list[h2.events.Event]) -> None:
-        for event in events:
-            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
-                self.connection.acknowledge_received_data(
-                    event.flow_controlled_length, event.stream_id
-                )
-                # Send the WINDOW_UPDATE now: a client blocked on flow control would
-                # otherwise wait for it forever.
-                await self._flush()
-                continue
-            await original(self, [event])
-
-    setattr(H2Protocol, "_handle_events", handle_events)  # noqa: B010
-
-    # h2 treats a request body shorter than its content-length as a connection error. Go's
-    # HTTP/2 client ends its request stream early (END_STREAM, body cut short) once the
-    # server has answered, which the suite provokes with errors sent before the upload is
-    # over; h2 then fails the whole connection and every RPC multiplexed on it. For a stream
-    # the server has already finished answering, the short body is moot: ignore it there.
-    # Needed: one run passed without it, but a later run (4,736 cases) lost 6 calls to
-    # "GOAWAY, PROTOCOL_ERROR" without it.
-    original_track = h2.stream.H2Stream._track_content_length
-
-    def track_content_length(self: h2.stream.H2Stream, length: int, end_stream: bool) -> None:
-        try:
-            original_track(self, length, end_stream)
-        except h2.exceptions.InvalidBodyLengthError:
-            answered = (h2.stream.StreamState.HALF_CLOSED_LOCAL, h2.stream.StreamState.CLOSED)
-            if self.state_machine.state not in answered:
-                raise
-
-    setattr(h2.stream.H2Stream, "_track_content_length", track_content_length)  # noqa: B010
-
-
 def main() -> None:
-    _patch_hypercorn_h2()
+    patch_hypercorn_h2()
     request = _read_request()
     with tempfile.TemporaryDirectory(prefix="connect-conformance-server-") as workdir:
         asyncio.run(_serve(request, Path(workdir)))

@@ -9,7 +9,8 @@ exactly one message; streaming calls hand the decoder to ``StreamOutput``.
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+import functools
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -26,6 +27,7 @@ from ._deadline import deadline_exceeded
 from ._error import ConnectError, detached
 from ._headers import HeaderInput, to_multidict
 from ._protocol_connect import ConnectClientProtocol, merge_headers
+from ._protocol_grpc import GrpcClientProtocol
 from ._request_stream import frames_from
 from ._transport import AsyncTransport, HTTPRequest, TransportResponse
 from ._transport_aiohttp import AiohttpTransport
@@ -40,6 +42,11 @@ ReqT = TypeVar("ReqT", bound=Message)
 ResT = TypeVar("ResT", bound=Message)
 
 _DEFAULT_READ_MAX_BYTES = 64 * 1024 * 1024
+
+_PROTOCOLS: dict[str, Callable[[Codec, tuple[str, ...], str, int | None], ClientProtocol]] = {
+    "connect": ConnectClientProtocol,
+    "grpc-web": functools.partial(GrpcClientProtocol, web=True),
+}
 _ERROR_BODY_MAX_BYTES = 4 * 1024 * 1024
 
 
@@ -48,7 +55,8 @@ class ClientOptions:
     """How a client talks to its server. Every field has a working default.
 
     Attributes:
-        protocol: the wire protocol; ``"connect"`` (gRPC and gRPC-Web are planned).
+        protocol: the wire protocol: ``"connect"`` or ``"grpc-web"`` (``"grpc"`` needs an
+            HTTP/2 transport, which is planned).
         codec: ``"proto"`` (binary protobuf) or ``"json"`` (protobuf's canonical JSON).
         send_compression: compress request messages with this (``"gzip"``, ``"br"``,
             ``"zstd"``), or ``None`` to send them uncompressed.
@@ -74,8 +82,16 @@ class ClientOptions:
     get_url_max_bytes: int = 8 * 1024
 
     def __post_init__(self) -> None:
-        if self.protocol != "connect":
-            raise ValueError(f"unsupported protocol {self.protocol!r}: use 'connect'")
+        if self.protocol not in _PROTOCOLS:
+            hint = (
+                " (gRPC needs HTTP/2 and trailers; this client's transports are HTTP/1.1 for "
+                "now: use 'grpc-web', which any gRPC-Web or Connect server speaks)"
+                if self.protocol == "grpc"
+                else ""
+            )
+            raise ValueError(
+                f"unsupported protocol {self.protocol!r}: use one of {sorted(_PROTOCOLS)}{hint}"
+            )
         if self.codec not in CODECS:
             raise ValueError(f"unknown codec {self.codec!r}: use one of {sorted(CODECS)}")
         if self.send_compression not in (None, _compression.IDENTITY) and (
@@ -135,7 +151,7 @@ class _Call(Generic[ResT]):
                 if chunk:
                     pending.extend(self._decoder.feed(chunk))
                     continue
-                pending.extend(self._decoder.finish())
+                pending.extend(self._decoder.finish(self._response.trailers()))
             except BaseException:
                 await self.aclose()
                 raise
@@ -183,7 +199,7 @@ class AsyncConnectClient:
         accept = options.accept_compression
         if accept is None:
             accept = _compression.available()
-        self._protocol: ClientProtocol = ConnectClientProtocol(
+        self._protocol: ClientProtocol = _PROTOCOLS[options.protocol](
             CODECS[options.codec], accept, options.user_agent, options.read_max_bytes
         )
         self._codec = CODECS[options.codec]
@@ -289,6 +305,10 @@ class AsyncConnectClient:
         return _Call(response, start.decoder, self._codec, method.output, start.headers)
 
     def _check_get(self, method: MethodInfo[ReqT, ResT], use_get: bool) -> None:
+        if use_get and self._options.protocol != "connect":
+            raise ValueError(
+                f"use_get needs the Connect protocol; this client speaks {self._options.protocol}"
+            )
         if use_get and method.idempotency is not IdempotencyLevel.NO_SIDE_EFFECTS:
             raise ValueError(
                 f"{method.procedure} cannot be called with GET: only methods marked "

@@ -44,7 +44,9 @@ class ResponseDecoder(abc.ABC):
     def feed(self, data: bytes) -> list[bytes]: ...
 
     @abc.abstractmethod
-    def finish(self) -> list[bytes]: ...
+    def finish(self, trailers: Headers | None = None) -> list[bytes]:
+        """The body is complete; ``trailers`` are the HTTP trailers, where the transport
+        has them (gRPC's status travels there)."""
 
 
 @dataclass(frozen=True)

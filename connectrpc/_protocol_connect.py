@@ -325,7 +325,7 @@ class ConnectUnaryDecoder(ResponseDecoder):
             )
         return []
 
-    def finish(self) -> list[bytes]:
+    def finish(self, trailers: Headers | None = None) -> list[bytes]:
         body = self._body.take()
         return [_compression.decompress_message(self._comp, body, self._limit, Code.INTERNAL)]
 
@@ -373,7 +373,7 @@ class ConnectStreamDecoder(ResponseDecoder):
                 out.append(payload)
         return out
 
-    def finish(self) -> list[bytes]:
+    def finish(self, trailers: Headers | None = None) -> list[bytes]:
         incomplete = self._reader.incomplete_error()
         if incomplete is not None:
             raise incomplete

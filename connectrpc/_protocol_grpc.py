@@ -35,9 +35,10 @@ from google.protobuf.message import DecodeError, Message
 from multidict import CIMultiDict
 
 from . import _compression
-from ._code import Code
-from ._codec import CODECS
-from ._envelope import FLAG_GRPC_WEB_TRAILERS, encode_envelope
+from ._client_protocol import ClientProtocol, RequestHead, ResponseDecoder, ResponseStart
+from ._code import Code, code_from_http_status
+from ._codec import CODECS, Codec
+from ._envelope import FLAG_COMPRESSED, FLAG_GRPC_WEB_TRAILERS, EnvelopeReader, encode_envelope
 from ._error import ConnectError, ErrorDetail
 from ._headers import Headers
 from ._server_protocol import (
@@ -52,6 +53,7 @@ from .method import MethodInfo
 
 __all__ = [
     "GRPC_TIMEOUT_MAX_DIGITS",
+    "GrpcClientProtocol",
     "GrpcServerProtocol",
     "decode_grpc_message",
     "decode_status_details",
@@ -419,3 +421,212 @@ class GrpcServerProtocol(ServerProtocol):
             encode_headers(fields)  # the same checks as HTTP trailers get
             return encode_envelope(FLAG_GRPC_WEB_TRAILERS, encode_trailers_frame(fields)), None
         return b"", encode_headers(fields)
+
+
+# --- client side -------------------------------------------------------------------------------
+
+_STATUS_FIELDS = frozenset({"grpc-status", "grpc-message", "grpc-status-details-bin"})
+
+
+def _visible(fields: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
+    """Trailers as the caller sees them: without the protocol's own status fields."""
+    return CIMultiDict((k, v) for k, v in fields if k.lower() not in _STATUS_FIELDS)
+
+
+def _response_compression(headers: Headers) -> _compression.Compression | None:
+    name = headers.get("grpc-encoding")
+    if name in (None, "", _compression.IDENTITY):
+        return None
+    comp = _compression.get(name)
+    if comp is None:
+        supported = ", ".join((_compression.IDENTITY, *_compression.available()))
+        raise ConnectError(
+            Code.INTERNAL,
+            f"protocol error: peer used unsupported grpc-encoding {name!r} (supported: "
+            f"{supported})",
+        )
+    return comp
+
+
+class GrpcWebResponseDecoder(ResponseDecoder):
+    """Turns a gRPC-Web response body into messages, then the status in its trailers frame
+    (or, for gRPC proper, the HTTP trailers handed to ``finish``)."""
+
+    def __init__(
+        self,
+        headers: Headers,
+        limit: int | None,
+        web: bool,
+        visible: CIMultiDict[str] | None = None,
+    ) -> None:
+        self._comp = _response_compression(headers)
+        self._limit = limit
+        self._web = web
+        self._reader = EnvelopeReader(limit)
+        self._ended = False
+        self._seen_body = False
+        # A status in the headers is a trailers-only response, but only if no body follows:
+        # a body's own trailers win (as the gRPC-Web spec's readers do). ``visible`` is the
+        # caller's view of the headers, emptied if they turn out to be the trailers.
+        self._header_status = list(headers.items()) if "grpc-status" in headers else None
+        self._visible = visible
+        self.error: ConnectError | None = None
+        self.trailers: CIMultiDict[str] = CIMultiDict()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        if data:
+            self._seen_body = True
+        for flags, payload in self._reader.feed(data):
+            if self._ended:
+                raise ConnectError(
+                    Code.INTERNAL, "protocol error: received data after the trailers"
+                )
+            if flags & ~(FLAG_COMPRESSED | (FLAG_GRPC_WEB_TRAILERS if self._web else 0)):
+                raise ConnectError(
+                    Code.INTERNAL, f"protocol error: invalid envelope flags {flags:#04x}"
+                )
+            if flags & FLAG_COMPRESSED:
+                if self._comp is None:
+                    raise ConnectError(
+                        Code.INTERNAL,
+                        "protocol error: compressed message without grpc-encoding",
+                    )
+                payload = _compression.decompress_message(
+                    self._comp, payload, self._limit, Code.INTERNAL
+                )
+            if flags & FLAG_GRPC_WEB_TRAILERS:
+                self._ended = True
+                try:
+                    fields = decode_trailers_frame(payload)
+                except ValueError as exc:
+                    raise ConnectError(Code.INTERNAL, f"protocol error: {exc}") from exc
+                self._set_status(fields)
+            else:
+                out.append(payload)
+        return out
+
+    def _set_status(self, fields: list[tuple[str, str]]) -> None:
+        self.error = error_from_trailers(CIMultiDict(fields))
+        self.trailers = _visible(fields)
+        if self.error is not None:
+            self.error.metadata.extend(self.trailers)
+
+    def finish(self, trailers: Headers | None = None) -> list[bytes]:
+        incomplete = self._reader.incomplete_error()
+        if incomplete is not None:
+            raise incomplete
+        if not self._ended:
+            if self._header_status is not None and not self._seen_body:
+                self._ended = True
+                self._set_status(self._header_status)
+                if self._visible is not None:
+                    self._visible.clear()  # they were the trailers
+                return []
+            if self._web or trailers is None:
+                raise ConnectError(
+                    Code.INTERNAL, "protocol error: the response ended without its trailers"
+                )
+            self._ended = True
+            self._set_status(list(trailers.items()))
+        return []
+
+
+class GrpcClientProtocol(ClientProtocol):
+    """gRPC-Web (``web=True``) or gRPC, client side: every call enveloped, the status read
+    from the trailers (a body frame for gRPC-Web, HTTP trailers for gRPC), or from the
+    headers of a trailers-only response."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        accept_compression: tuple[str, ...],
+        user_agent: str,
+        read_max_bytes: int | None,
+        *,
+        web: bool,
+    ) -> None:
+        self._codec = codec
+        self._accept = ",".join(accept_compression) if accept_compression else None
+        self._user_agent = user_agent
+        self._limit = read_max_bytes
+        self._web = web
+        self._content_type = grpc_content_type(codec.name, web)
+
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    def request_head(
+        self,
+        procedure: str,
+        *,
+        stream: bool,
+        timeout: float | None,
+        send_compression: _compression.Compression | None,
+        get_message: bytes | None = None,
+    ) -> RequestHead:
+        if get_message is not None:
+            raise ValueError("GET requests are a Connect protocol feature")
+        headers: CIMultiDict[str] = CIMultiDict()
+        headers["content-type"] = self._content_type
+        headers["user-agent"] = self._user_agent
+        if self._web:
+            headers["x-user-agent"] = self._user_agent  # browsers may not set user-agent
+        else:
+            headers["te"] = "trailers"
+        if send_compression is not None:
+            headers["grpc-encoding"] = send_compression.name
+        if self._accept:
+            headers["grpc-accept-encoding"] = self._accept
+        if timeout is not None:
+            headers["grpc-timeout"] = encode_timeout(timeout)
+        return RequestHead("POST", procedure, headers)
+
+    def encode_unary(
+        self, data: bytes, compression: _compression.Compression | None
+    ) -> tuple[bytes, bool]:
+        return self.encode_stream_message(data, compression), compression is not None
+
+    def encode_stream_message(
+        self, data: bytes, compression: _compression.Compression | None
+    ) -> bytes:
+        if compression is None:
+            return encode_envelope(0, data)
+        return encode_envelope(FLAG_COMPRESSED, compression.compress(data))
+
+    def start_response(self, status: int, headers: Headers, *, stream: bool) -> ResponseStart:
+        visible = CIMultiDict(headers)
+        if status != 200:
+            return ResponseStart(
+                visible,
+                error=ConnectError(
+                    code_from_http_status(status), f"HTTP status {status}", wire=True
+                ),
+            )
+        content_type = headers.get("content-type", "")
+        parsed = parse_grpc_content_type(content_type)
+        if parsed is None or parsed[0] != self._web:
+            return ResponseStart(
+                visible,
+                error=ConnectError(
+                    Code.UNKNOWN,
+                    f"invalid content-type {content_type!r}; expecting {self._content_type!r}",
+                ),
+            )
+        if parsed[1] != self._codec.name:
+            return ResponseStart(
+                visible,
+                error=ConnectError(
+                    Code.INTERNAL,
+                    f"invalid content-type {content_type!r}; expecting {self._content_type!r}",
+                ),
+            )
+        return ResponseStart(
+            visible, decoder=GrpcWebResponseDecoder(headers, self._limit, self._web, visible)
+        )
+
+    def decode_error_body(
+        self, status: int, headers: Headers, body: bytes, limit: int | None
+    ) -> ConnectError:
+        raise AssertionError("gRPC responses carry no error body")  # start_response never asks

@@ -9,7 +9,7 @@ diff when they differ) or rewrites it (``--write``).
 What goes into the Bazel lock: the closure, in uv.lock's dependency graph, of
 
 * the runtime dependencies of ``connect-python`` (aiohttp, multidict, protobuf),
-* its ``brotli`` and ``zstd`` extras (the conformance matrix uses both compressions),
+* its ``brotli``, ``zstd`` and ``snappy`` extras (the conformance matrix uses every compression),
 * ``hypercorn``, which the example server and the conformance server run on.
 
 Pins and hashes are exactly those ``uv export`` prints for uv.lock; the closure is taken over
@@ -39,7 +39,7 @@ except ModuleNotFoundError:  # Python 3.10
 REPO = Path(__file__).resolve().parent.parent
 LOCK = REPO / "requirements_lock.txt"
 PROJECT = "connect-python"
-EXTRAS = ("brotli", "zstd")
+EXTRAS = ("brotli", "zstd", "snappy")
 EXTRA_ROOTS = ("hypercorn",)
 # The one Python version of the Bazel pip hub (MODULE.bazel: pip.parse(python_version = ...)).
 PYTHON_VERSION = "3.12"

@@ -22,7 +22,13 @@ from connectrpc.testing import ASGITransport
 from ._service import CONCAT, ECHO, FAIL, MISSING, SLOW, SPLIT, UPPER, EchoService, S, make_app
 
 CODECS = ["proto", "json"]
-COMPRESSIONS = [None, "gzip", "br", "zstd"]
+COMPRESSIONS = [None, "gzip", "br", "zstd", "deflate", "snappy"]
+
+
+@pytest.fixture(params=["connect", "grpc-web"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    """The client's protocol; the server speaks both (and gRPC)."""
+    return str(request.param)
 
 
 def client_for(
@@ -40,8 +46,8 @@ def client_for(
 
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_unary(codec: str, compression: str | None) -> None:
-    client = client_for(codec=codec, send_compression=compression)
+async def test_unary(codec: str, compression: str | None, protocol: str) -> None:
+    client = client_for(protocol=protocol, codec=codec, send_compression=compression)
     out = await client.call_unary(ECHO, S(value="hi" * 1000), extra_headers={"x-echo": "1"})
     assert out.error() is None
     msg = out.message()
@@ -68,8 +74,8 @@ async def test_get_refused_for_side_effects() -> None:
 
 
 @pytest.mark.parametrize("codec", CODECS)
-async def test_unary_error_with_details(codec: str) -> None:
-    client = client_for(codec=codec)
+async def test_unary_error_with_details(codec: str, protocol: str) -> None:
+    client = client_for(protocol=protocol, codec=codec)
     out = await client.call_unary(FAIL, S(value="nope"))
     err = out.error()
     assert err is not None
@@ -83,24 +89,24 @@ async def test_unary_error_with_details(codec: str) -> None:
     assert info.value.code is Code.FAILED_PRECONDITION
 
 
-async def test_unexpected_exception_is_internal_without_leak() -> None:
-    out = await client_for().call_unary(FAIL, S(value="crash"))
+async def test_unexpected_exception_is_internal_without_leak(protocol: str) -> None:
+    out = await client_for(protocol=protocol).call_unary(FAIL, S(value="crash"))
     err = out.error()
     assert err is not None
     assert err.code is Code.INTERNAL
     assert "secret" not in err.message
 
 
-async def test_unknown_method_is_unimplemented() -> None:
-    out = await client_for().call_unary(MISSING, S())
+async def test_unknown_method_is_unimplemented(protocol: str) -> None:
+    out = await client_for(protocol=protocol).call_unary(MISSING, S())
     err = out.error()
     assert err is not None
     assert err.code is Code.UNIMPLEMENTED
 
 
-async def test_deadline_exceeded_cancels_handler() -> None:
+async def test_deadline_exceeded_cancels_handler(protocol: str) -> None:
     service = EchoService()
-    client = client_for(service)
+    client = client_for(service, protocol=protocol)
     out = await client.call_unary(SLOW, S(value="5"), timeout_seconds=0.05)
     err = out.error()
     assert err is not None
@@ -110,8 +116,8 @@ async def test_deadline_exceeded_cancels_handler() -> None:
 
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_client_stream(codec: str, compression: str | None) -> None:
-    client = client_for(codec=codec, send_compression=compression)
+async def test_client_stream(codec: str, compression: str | None, protocol: str) -> None:
+    client = client_for(protocol=protocol, codec=codec, send_compression=compression)
 
     async def gen() -> AsyncIterator[S]:
         for part in ("a", "b", "c"):
@@ -124,8 +130,8 @@ async def test_client_stream(codec: str, compression: str | None) -> None:
 
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_server_stream(codec: str, compression: str | None) -> None:
-    client = client_for(codec=codec, send_compression=compression)
+async def test_server_stream(codec: str, compression: str | None, protocol: str) -> None:
+    client = client_for(protocol=protocol, codec=codec, send_compression=compression)
     got = [m.value async for m in client.server_stream(SPLIT, S(value="abc"))]
     assert got == ["a", "b", "c"]
     output = await client.call_server_stream(SPLIT, S(value="xy"))
@@ -138,8 +144,8 @@ async def test_server_stream(codec: str, compression: str | None) -> None:
     assert output.response_trailers()["x-end"] == "yes"
 
 
-async def test_server_stream_error_midway() -> None:
-    client = client_for()
+async def test_server_stream_error_midway(protocol: str) -> None:
+    client = client_for(protocol=protocol)
     output = await client.call_server_stream(SPLIT, S(value="ab!c"))
     async with output:
         assert [m.value async for m in output] == ["a", "b"]
@@ -152,13 +158,13 @@ async def test_server_stream_error_midway() -> None:
             pass
 
 
-async def test_bidi() -> None:
-    client = client_for()
+async def test_bidi(protocol: str) -> None:
+    client = client_for(protocol=protocol)
     got = [m.value async for m in client.bidi_stream(UPPER, [S(value="a"), S(value="b")])]
     assert got == ["A", "B"]
 
 
-async def test_receive_limit_after_decompression() -> None:
+async def test_receive_limit_after_decompression(protocol: str) -> None:
     # 100 KB of one letter compresses to ~100 bytes; the server must still refuse it.
     client = client_for(
         server_options=ServerOptions(read_max_bytes=10_000), send_compression="gzip"
@@ -167,15 +173,15 @@ async def test_receive_limit_after_decompression() -> None:
     err = out.error()
     assert err is not None
     assert err.code is Code.RESOURCE_EXHAUSTED
-    client = client_for(read_max_bytes=10_000)
+    client = client_for(protocol=protocol, read_max_bytes=10_000)
     out = await client.call_unary(ECHO, S(value="a" * 100_000))
     err = out.error()
     assert err is not None
     assert err.code is Code.RESOURCE_EXHAUSTED
 
 
-async def test_closing_a_stream_early_cancels_it() -> None:
-    client = client_for()
+async def test_closing_a_stream_early_cancels_it(protocol: str) -> None:
+    client = client_for(protocol=protocol)
     output = await client.call_server_stream(SPLIT, S(value="abcdef"))
     async with output:
         async for message in output:
