@@ -11,6 +11,9 @@ the real port (useful with ``--port 0``). SIGINT or SIGTERM stop it gracefully.
 On plain TCP hypercorn always accepts HTTP/2 (with prior knowledge, or through
 ``Upgrade: h2c``) besides HTTP/1.1, so ``--h2c`` changes nothing: it is accepted so that
 scripts can say what they rely on. With TLS, HTTP/2 is negotiated with ALPN.
+
+The service speaks Connect, gRPC (over HTTP/2) and gRPC-Web at once, so ``grpcio`` stubs and
+``buf curl --protocol grpc`` can call it as well as connect-python's client.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ sys.path.append(str(Path(__file__).resolve().parent / "gen"))
 
 from eliza.v1 import eliza_connect, eliza_pb2
 from eliza_engine import Eliza, introduction
+from google.protobuf import wrappers_pb2
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from connectrpc.errors import Code, ConnectError
+from connectrpc.hypercorn import patch_hypercorn_h2
 from connectrpc.server import RequestContext
 
 __all__ = [
@@ -70,7 +75,12 @@ class ElizaService(eliza_connect.ElizaService):
         """One sentence in, one reply out. Each call is a fresh conversation: no side effects."""
         eliza = self._eliza(ctx)
         if not request.sentence.strip():
-            raise ConnectError(Code.INVALID_ARGUMENT, "say something: the sentence is empty")
+            # The detail tells a program (not just a person) what to fix.
+            raise ConnectError(
+                Code.INVALID_ARGUMENT,
+                "say something: the sentence is empty",
+                details=[wrappers_pb2.StringValue(value="SayRequest.sentence")],
+            )
         return eliza_pb2.SayResponse(sentence=eliza.reply(request.sentence))
 
     async def converse(
@@ -157,6 +167,9 @@ async def run(
     seed: int | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM; prints the URL once the socket is bound."""
+    # gRPC clients and full-duplex streams may still send after an answer, which stock
+    # hypercorn 0.18 answers by dropping the HTTP/2 connection: see connectrpc.hypercorn.
+    patch_hypercorn_h2()
     sock = bind_socket(host, port)
     tls = tls_cert is not None
     url = url_of(sock, tls)
