@@ -65,7 +65,27 @@ class ResponseStart:
 
 
 class ClientProtocol(abc.ABC):
-    """One wire protocol, client side."""
+    """One wire protocol, client side.
+
+    Every protocol is built from the same client options: the codec, the compressions the
+    client accepts for responses, its ``user-agent`` and the largest response message.
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        accept_compression: tuple[str, ...],
+        user_agent: str,
+        read_max_bytes: int | None,
+    ) -> None:
+        self._codec = codec
+        self._accept = ", ".join(accept_compression) if accept_compression else None
+        self._user_agent = user_agent
+        self._limit = read_max_bytes
+
+    @property
+    def codec(self) -> Codec:
+        return self._codec
 
     @abc.abstractmethod
     def request_head(
@@ -96,7 +116,3 @@ class ClientProtocol(abc.ABC):
         self, status: int, headers: Headers, body: bytes, limit: int | None
     ) -> ConnectError:
         """The error carried by an error response body."""
-
-    @property
-    @abc.abstractmethod
-    def codec(self) -> Codec: ...

@@ -24,6 +24,8 @@ __all__ = [
     "available",
     "buffered_limit",
     "decompress_message",
+    "for_request",
+    "for_response",
     "get",
 ]
 
@@ -316,3 +318,40 @@ def buffered_limit(limit: int | None, compressed: bool) -> int | None:
     if limit is None or not compressed:
         return limit
     return 2 * limit + 65536
+
+
+def _resolve(name: str | None, allowed: tuple[str, ...]) -> Compression | None:
+    """The compression ``name`` in a header: ``None`` for none (or identity), else the
+    compression if it is in ``allowed``; raises ``KeyError`` otherwise."""
+    if name is None or name == "" or name == IDENTITY:
+        return None
+    comp = _REGISTRY.get(name) if name in allowed else None
+    if comp is None:
+        raise KeyError(name)
+    return comp
+
+
+def for_request(name: str | None, enabled: tuple[str, ...]) -> Compression | None:
+    """Server side: the compression a request names, among those the server ``enabled``;
+    ``unimplemented`` (as the Connect and gRPC specs say) naming the supported ones."""
+    try:
+        return _resolve(name, enabled)
+    except KeyError:
+        raise ConnectError(
+            Code.UNIMPLEMENTED,
+            f"unknown compression {name!r}: supported encodings are "
+            f"{', '.join((IDENTITY, *enabled))}",
+        ) from None
+
+
+def for_response(name: str | None, header: str) -> Compression | None:
+    """Client side: the compression a response names in ``header``; a peer using one we
+    cannot decompress broke the protocol (``internal``)."""
+    try:
+        return _resolve(name, available())
+    except KeyError:
+        supported = ", ".join((IDENTITY, *available()))
+        raise ConnectError(
+            Code.INTERNAL,
+            f"protocol error: peer used unsupported {header} {name!r} (supported: {supported})",
+        ) from None

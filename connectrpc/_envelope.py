@@ -7,7 +7,8 @@ Every streaming Connect message, and every gRPC / gRPC-Web message, travels as::
 Flag bits: ``0x01`` the data is compressed; ``0x02`` a Connect end-of-stream message;
 ``0x80`` a gRPC-Web trailers frame. See https://connectrpc.com/docs/protocol#streaming-request.
 
-This module is pure: bytes in, frames out, no IO.
+This module is pure: bytes in, frames out, no IO. ``MessageReader`` and ``encode_message``
+are the one reader and writer of messages that every protocol uses.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import struct
 
 from ._buffer import ChunkBuffer
 from ._code import Code
+from ._compression import Compression, buffered_limit, decompress_message
 from ._error import ConnectError
 
 __all__ = [
@@ -24,7 +26,9 @@ __all__ = [
     "FLAG_GRPC_WEB_TRAILERS",
     "Envelope",
     "EnvelopeReader",
+    "MessageReader",
     "encode_envelope",
+    "encode_message",
 ]
 
 FLAG_COMPRESSED = 0x01
@@ -138,3 +142,89 @@ class EnvelopeReader:
             Code.INTERNAL,
             f"protocol error: stream ended inside an envelope prefix ({n} of 5 bytes)",
         )
+
+
+def encode_message(data: bytes, compression: Compression | None) -> bytes:
+    """Envelope one message, compressed (and flagged so) when ``compression`` is set.
+
+    The writer every protocol shares: Connect streams, gRPC and gRPC-Web."""
+    if compression is None:
+        return encode_envelope(0, data)
+    return encode_envelope(FLAG_COMPRESSED, compression.compress(data))
+
+
+class MessageReader:
+    """The reader every protocol shares: envelopes in, decompressed messages out.
+
+    It owns the rules common to Connect streams, gRPC and gRPC-Web: which flags a peer may
+    set (``FLAG_COMPRESSED``, plus the protocol's ``special`` end-of-stream or trailers
+    flag), that a compressed frame needs a negotiated ``compression``, and the size
+    ``limit``, checked on the declared frame size (with room for compression) and again
+    after decompression. ``malformed`` is the code for a peer breaking these rules:
+    ``invalid_argument`` when the peer is a client, ``internal`` when it is a server.
+
+    ``feed`` returns ``(flags, payload)`` pairs: ``flags`` without the compressed bit (so
+    ``0`` for a message, or the special flag), ``payload`` decompressed.
+    """
+
+    __slots__ = (
+        "_compression",
+        "_encoding_header",
+        "_limit",
+        "_malformed",
+        "_prefix",
+        "_reader",
+        "_special",
+    )
+
+    def __init__(
+        self,
+        limit: int | None,
+        compression: Compression | None,
+        *,
+        special: int,
+        malformed: Code,
+        encoding_header: str,
+    ) -> None:
+        self._limit = limit
+        self._compression = compression
+        self._special = special
+        self._malformed = malformed
+        self._reader = EnvelopeReader(buffered_limit(limit, compression is not None))
+        self._prefix = "" if malformed is Code.INVALID_ARGUMENT else "protocol error: "
+        self._encoding_header = encoding_header
+
+    def feed(self, data: bytes) -> list[Envelope]:
+        out: list[Envelope] = []
+        for flags, payload in self._reader.feed(data):
+            if flags & ~(FLAG_COMPRESSED | self._special):
+                raise ConnectError(
+                    self._malformed, f"{self._prefix}invalid envelope flags {flags:#04x}"
+                )
+            if flags & FLAG_COMPRESSED:
+                if self._compression is None:
+                    raise ConnectError(
+                        Code.INTERNAL,
+                        f"protocol error: compressed message without {self._encoding_header}",
+                    )
+                payload = decompress_message(
+                    self._compression, payload, self._limit, self._malformed
+                )
+                flags &= ~FLAG_COMPRESSED
+            elif self._limit is not None and len(payload) > self._limit:
+                # Frames are admitted up to the compressed bound; an uncompressed one must
+                # still fit the limit itself.
+                raise ConnectError(
+                    Code.RESOURCE_EXHAUSTED,
+                    f"message size {len(payload)} is larger than the configured limit of "
+                    f"{self._limit} bytes",
+                )
+            out.append((flags, payload))
+        return out
+
+    def incomplete_error(self) -> ConnectError | None:
+        """The error to report if the body ended now, or ``None`` at a frame boundary."""
+        error = self._reader.incomplete_error()
+        if error is None or self._malformed is Code.INTERNAL:
+            return error
+        return ConnectError(self._malformed, error.message)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-__all__ = ["HeaderInput", "Headers", "to_multidict"]
+__all__ = ["HeaderInput", "Headers", "b64decode_lenient", "to_multidict"]
 
 Headers = CIMultiDict[str] | CIMultiDictProxy[str]
 """Headers as received: a mutable or read-only case-insensitive multidict."""
@@ -34,3 +35,11 @@ def to_multidict(headers: HeaderInput | None) -> CIMultiDict[str]:
     if isinstance(headers, Mapping):
         return CIMultiDict(headers.items())
     return CIMultiDict(headers)
+
+
+def b64decode_lenient(value: str) -> bytes:
+    """Decode base64 as peers send it in headers, query strings and error details: the
+    standard or the URL-safe alphabet, padded or not. Raises ``binascii.Error`` (a
+    ``ValueError``) on anything else."""
+    value = value.strip()
+    return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)

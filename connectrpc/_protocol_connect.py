@@ -32,10 +32,9 @@ from . import _compression
 from ._buffer import ChunkBuffer
 from ._client_protocol import ClientProtocol, RequestHead, ResponseDecoder, ResponseStart
 from ._code import Code, code_from_http_status
-from ._codec import Codec
-from ._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeReader, encode_envelope
+from ._envelope import FLAG_END_STREAM, MessageReader, encode_message
 from ._error import ConnectError, ErrorDetail
-from ._headers import Headers
+from ._headers import Headers, b64decode_lenient
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -131,12 +130,6 @@ def split_unary_trailers(headers: Headers) -> tuple[CIMultiDict[str], CIMultiDic
 # --- errors --------------------------------------------------------------------------------
 
 
-def _b64decode(value: str) -> bytes:
-    """Decode standard or URL-safe base64, padded or not (Connect senders vary)."""
-    value = value.strip()
-    return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
-
-
 def _error_from_obj(obj: Any, http_status: int | None) -> ConnectError:
     """Build an error from the decoded JSON object of a Connect error."""
     if not isinstance(obj, dict):
@@ -162,7 +155,7 @@ def _error_from_obj(obj: Any, http_status: int | None) -> ConnectError:
         if not isinstance(type_name, str) or not isinstance(value, str):
             raise ValueError("error detail needs string 'type' and 'value'")
         try:
-            data = _b64decode(value)
+            data = b64decode_lenient(value)
         except (binascii.Error, ValueError) as exc:
             raise ValueError(f"error detail value is not base64: {exc}") from exc
         details.append(ErrorDetail(type_name.rsplit("/", 1)[-1], data, raw.get("debug")))
@@ -244,19 +237,6 @@ def _decode_end_stream(data: bytes) -> tuple[ConnectError | None, CIMultiDict[st
 # --- client-side response validation ----------------------------------------------------
 
 
-def _check_compression(name: str | None, header: str) -> _compression.Compression | None:
-    if name is None or name == "" or name == _compression.IDENTITY:
-        return None
-    c = _compression.get(name)
-    if c is None:
-        supported = ", ".join((_compression.IDENTITY, *_compression.available()))
-        raise ConnectError(
-            Code.INTERNAL,
-            f"protocol error: peer used unsupported {header} {name!r} (supported: {supported})",
-        )
-    return c
-
-
 def validate_unary_response(
     codec: str, status: int, headers: Headers
 ) -> ConnectError | bool | None:
@@ -308,7 +288,7 @@ class ConnectUnaryDecoder(ResponseDecoder):
     """Collects a unary response body and yields the one message at the end."""
 
     def __init__(self, headers: Headers, limit: int | None) -> None:
-        self._comp = _check_compression(headers.get("content-encoding"), "content-encoding")
+        self._comp = _compression.for_response(headers.get("content-encoding"), "content-encoding")
         self._limit = limit
         self._body = ChunkBuffer()
         self.error: ConnectError | None = None
@@ -334,11 +314,16 @@ class ConnectStreamDecoder(ResponseDecoder):
     """Turns a streaming response body into messages, then the end-of-stream status."""
 
     def __init__(self, headers: Headers, limit: int | None) -> None:
-        self._comp = _check_compression(
+        self._comp = _compression.for_response(
             headers.get("connect-content-encoding"), "connect-content-encoding"
         )
-        self._limit = limit
-        self._reader = EnvelopeReader(limit)
+        self._reader = MessageReader(
+            limit,
+            self._comp,
+            special=FLAG_END_STREAM,
+            malformed=Code.INTERNAL,
+            encoding_header="connect-content-encoding",
+        )
         self._ended = False
         self.error: ConnectError | None = None
         self.trailers: CIMultiDict[str] = CIMultiDict()
@@ -349,22 +334,6 @@ class ConnectStreamDecoder(ResponseDecoder):
             if self._ended:
                 raise ConnectError(
                     Code.INTERNAL, "protocol error: received data after end-of-stream message"
-                )
-            if flags == 0:
-                out.append(payload)
-                continue
-            if flags & ~(FLAG_COMPRESSED | FLAG_END_STREAM):
-                raise ConnectError(
-                    Code.INTERNAL, f"protocol error: invalid envelope flags {flags:#04x}"
-                )
-            if flags & FLAG_COMPRESSED:
-                if self._comp is None:
-                    raise ConnectError(
-                        Code.INTERNAL,
-                        "protocol error: compressed message without connect-content-encoding",
-                    )
-                payload = _compression.decompress_message(
-                    self._comp, payload, self._limit, Code.INTERNAL
                 )
             if flags & FLAG_END_STREAM:
                 self._ended = True
@@ -384,11 +353,7 @@ class ConnectStreamDecoder(ResponseDecoder):
         return []
 
 
-def encode_stream_message(data: bytes, comp: _compression.Compression | None) -> bytes:
-    """Envelope one request or response message, compressing it when ``comp`` is set."""
-    if comp is None:
-        return encode_envelope(0, data)
-    return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
+encode_stream_message = encode_message
 
 
 def merge_headers(base: CIMultiDict[str], extra: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
@@ -405,22 +370,6 @@ def merge_headers(base: CIMultiDict[str], extra: Iterable[tuple[str, str]]) -> C
 
 class ConnectClientProtocol(ClientProtocol):
     """The Connect protocol for clients: request heads and response interpretation."""
-
-    def __init__(
-        self,
-        codec: Codec,
-        accept_compression: tuple[str, ...],
-        user_agent: str,
-        read_max_bytes: int | None,
-    ) -> None:
-        self._codec = codec
-        self._accept = ", ".join(accept_compression) if accept_compression else None
-        self._user_agent = user_agent
-        self._limit = read_max_bytes
-
-    @property
-    def codec(self) -> Codec:
-        return self._codec
 
     def request_head(
         self,
@@ -497,7 +446,7 @@ class ConnectClientProtocol(ClientProtocol):
         self, status: int, headers: Headers, body: bytes, limit: int | None
     ) -> ConnectError:
         try:
-            comp = _check_compression(headers.get("content-encoding"), "content-encoding")
+            comp = _compression.for_response(headers.get("content-encoding"), "content-encoding")
         except ConnectError:
             # An error body we cannot read still carries its HTTP status.
             return ConnectError(code_from_http_status(status), f"HTTP status {status}")

@@ -7,7 +7,6 @@ Spec: https://connectrpc.com/docs/protocol.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import urllib.parse
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from ._code import Code
 from ._codec import CODECS
 from ._envelope import FLAG_END_STREAM, encode_envelope
 from ._error import ConnectError
+from ._headers import b64decode_lenient
 from ._protocol_connect import (
     PROTOCOL_VERSION,
     UNARY_TRAILER_PREFIX,
@@ -56,19 +56,10 @@ __all__ = [
 def _request_compression(
     name: str | None, enabled: tuple[str, ...]
 ) -> _compression.Compression | None:
-    if name is None or name in ("", _compression.IDENTITY):
-        return None
-    comp = _compression.get(name) if name in enabled else None
-    if comp is None:
-        raise HTTPError(
-            Code.UNIMPLEMENTED.http_status,
-            ConnectError(
-                Code.UNIMPLEMENTED,
-                f"unknown compression {name!r}: supported encodings are "
-                f"{', '.join((_compression.IDENTITY, *enabled))}",
-            ),
-        )
-    return comp
+    try:
+        return _compression.for_request(name, enabled)
+    except ConnectError as exc:
+        raise HTTPError(exc.code.http_status, exc) from None
 
 
 def _media(content_type: str) -> tuple[str, str]:
@@ -166,7 +157,7 @@ def _plan_get(
     raw = one("message") or ""
     if one("base64") == "1":
         try:
-            message = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True)
+            message = b64decode_lenient(raw)
         except (binascii.Error, ValueError) as exc:
             raise bad(f"query parameter 'message' is not base64: {exc}") from exc
     else:

@@ -38,9 +38,9 @@ from . import _compression
 from ._client_protocol import ClientProtocol, RequestHead, ResponseDecoder, ResponseStart
 from ._code import Code, code_from_http_status
 from ._codec import CODECS, Codec
-from ._envelope import FLAG_COMPRESSED, FLAG_GRPC_WEB_TRAILERS, EnvelopeReader, encode_envelope
+from ._envelope import FLAG_GRPC_WEB_TRAILERS, MessageReader, encode_envelope, encode_message
 from ._error import ConnectError, ErrorDetail
-from ._headers import Headers
+from ._headers import Headers, b64decode_lenient
 from ._server_protocol import (
     HTTPError,
     RawHeaders,
@@ -222,7 +222,7 @@ def decode_status_details(value: str) -> list[ErrorDetail]:
     a base64 ``google.rpc.Status``."""
     value = value.strip()
     try:
-        raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+        raw = b64decode_lenient(value)
     except binascii.Error as exc:
         raise ValueError(f"grpc-status-details-bin is not base64: {exc}") from exc
     status: Any = _status_class()()
@@ -345,17 +345,12 @@ class GrpcServerProtocol(ServerProtocol):
             except ConnectError as exc:
                 error = exc
         request_compression = None
-        encoding = headers.get("grpc-encoding")
-        if encoding not in (None, "", _compression.IDENTITY):
-            request_compression = (
-                _compression.get(encoding) if encoding in enabled_compressions else None
+        try:
+            request_compression = _compression.for_request(
+                headers.get("grpc-encoding"), enabled_compressions
             )
-            if request_compression is None and error is None:
-                error = ConnectError(
-                    Code.UNIMPLEMENTED,
-                    f"unknown compression {encoding!r}: supported encodings are "
-                    f"{', '.join((_compression.IDENTITY, *enabled_compressions))}",
-                )
+        except ConnectError as exc:
+            error = error or exc
         if not self._web and not trailers_supported:
             error = ConnectError(
                 Code.UNAVAILABLE,
@@ -433,21 +428,6 @@ def _visible(fields: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in fields if k.lower() not in _STATUS_FIELDS)
 
 
-def _response_compression(headers: Headers) -> _compression.Compression | None:
-    name = headers.get("grpc-encoding")
-    if name in (None, "", _compression.IDENTITY):
-        return None
-    comp = _compression.get(name)
-    if comp is None:
-        supported = ", ".join((_compression.IDENTITY, *_compression.available()))
-        raise ConnectError(
-            Code.INTERNAL,
-            f"protocol error: peer used unsupported grpc-encoding {name!r} (supported: "
-            f"{supported})",
-        )
-    return comp
-
-
 class GrpcWebResponseDecoder(ResponseDecoder):
     """Turns a gRPC-Web response body into messages, then the status in its trailers frame
     (or, for gRPC proper, the HTTP trailers handed to ``finish``)."""
@@ -459,10 +439,14 @@ class GrpcWebResponseDecoder(ResponseDecoder):
         web: bool,
         visible: CIMultiDict[str] | None = None,
     ) -> None:
-        self._comp = _response_compression(headers)
-        self._limit = limit
         self._web = web
-        self._reader = EnvelopeReader(limit)
+        self._reader = MessageReader(
+            limit,
+            _compression.for_response(headers.get("grpc-encoding"), "grpc-encoding"),
+            special=FLAG_GRPC_WEB_TRAILERS if web else 0,
+            malformed=Code.INTERNAL,
+            encoding_header="grpc-encoding",
+        )
         self._ended = False
         self._seen_body = False
         # A status in the headers is a trailers-only response, but only if no body follows:
@@ -481,19 +465,6 @@ class GrpcWebResponseDecoder(ResponseDecoder):
             if self._ended:
                 raise ConnectError(
                     Code.INTERNAL, "protocol error: received data after the trailers"
-                )
-            if flags & ~(FLAG_COMPRESSED | (FLAG_GRPC_WEB_TRAILERS if self._web else 0)):
-                raise ConnectError(
-                    Code.INTERNAL, f"protocol error: invalid envelope flags {flags:#04x}"
-                )
-            if flags & FLAG_COMPRESSED:
-                if self._comp is None:
-                    raise ConnectError(
-                        Code.INTERNAL,
-                        "protocol error: compressed message without grpc-encoding",
-                    )
-                payload = _compression.decompress_message(
-                    self._comp, payload, self._limit, Code.INTERNAL
                 )
             if flags & FLAG_GRPC_WEB_TRAILERS:
                 self._ended = True
@@ -546,16 +517,9 @@ class GrpcClientProtocol(ClientProtocol):
         *,
         web: bool,
     ) -> None:
-        self._codec = codec
-        self._accept = ",".join(accept_compression) if accept_compression else None
-        self._user_agent = user_agent
-        self._limit = read_max_bytes
+        super().__init__(codec, accept_compression, user_agent, read_max_bytes)
         self._web = web
         self._content_type = grpc_content_type(codec.name, web)
-
-    @property
-    def codec(self) -> Codec:
-        return self._codec
 
     def request_head(
         self,
@@ -586,14 +550,12 @@ class GrpcClientProtocol(ClientProtocol):
     def encode_unary(
         self, data: bytes, compression: _compression.Compression | None
     ) -> tuple[bytes, bool]:
-        return self.encode_stream_message(data, compression), compression is not None
+        return encode_message(data, compression), compression is not None
 
     def encode_stream_message(
         self, data: bytes, compression: _compression.Compression | None
     ) -> bytes:
-        if compression is None:
-            return encode_envelope(0, data)
-        return encode_envelope(FLAG_COMPRESSED, compression.compress(data))
+        return encode_message(data, compression)
 
     def start_response(self, status: int, headers: Headers, *, stream: bool) -> ResponseStart:
         visible = CIMultiDict(headers)

@@ -25,7 +25,7 @@ from ._buffer import ChunkBuffer
 from ._code import Code
 from ._codec import CodecError
 from ._deadline import Deadline, IdleTimer
-from ._envelope import FLAG_COMPRESSED, EnvelopeReader
+from ._envelope import MessageReader
 from ._error import ConnectError, detached
 from ._handler import Handler
 from ._protocol_connect import encode_stream_message
@@ -262,8 +262,12 @@ class _RequestStream(AsyncIterator[Message]):
         self._type = message_type
         self._limit = limit
         self._watch = watch
-        self._reader = EnvelopeReader(
-            _compression.buffered_limit(limit, plan.request_compression is not None)
+        self._reader = MessageReader(
+            limit,
+            plan.request_compression,
+            special=0,
+            malformed=Code.INVALID_ARGUMENT,
+            encoding_header="a compression named in the request headers",
         )
         self._pending: collections.deque[bytes] = collections.deque()
         self.eof = False
@@ -276,7 +280,7 @@ class _RequestStream(AsyncIterator[Message]):
             if self.eof:
                 incomplete = self._reader.incomplete_error()
                 if incomplete is not None:
-                    raise ConnectError(Code.INVALID_ARGUMENT, incomplete.message)
+                    raise incomplete
                 raise StopAsyncIteration
             msg = await self._receive()
             if msg["type"] == "http.disconnect":
@@ -284,19 +288,7 @@ class _RequestStream(AsyncIterator[Message]):
             if not msg.get("more_body", False):
                 self.eof = True
                 self._watch.start()
-            for flags, data in self._reader.feed(msg.get("body", b"")):
-                if flags:
-                    if flags & ~FLAG_COMPRESSED:
-                        raise ConnectError(
-                            Code.INVALID_ARGUMENT, f"invalid envelope flags {flags:#04x}"
-                        )
-                    if self._plan.request_compression is None:
-                        raise ConnectError(
-                            Code.INTERNAL,
-                            "protocol error: compressed message without a compression named "
-                            "in the request headers",
-                        )
-                    data = _decompress(self._plan, data, self._limit)
+            for _, data in self._reader.feed(msg.get("body", b"")):
                 self._pending.append(data)
         return _decode(self._plan, self._pending.popleft(), self._type)
 
