@@ -2,9 +2,9 @@
 
 import aiohttp
 
-from ._client_async import AsyncConnectClient, ClientOptions
-from ._transport import AsyncTransport, HTTPRequest, TransportResponse
-from ._transport_http1 import HTTP1Transport
+from connectrpc._client.async_client import AsyncConnectClient, ClientOptions
+from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
+from connectrpc._transports.http1 import HTTP1Transport
 
 HTTPClient = aiohttp.ClientSession | AsyncTransport
 """What a client sends through: an ``aiohttp.ClientSession`` or any ``AsyncTransport``."""

@@ -1,6 +1,6 @@
 """Public error types: ``ConnectError``, its ``Code`` and ``ErrorDetail``."""
 
-from ._code import Code
-from ._error import ConnectError, ErrorDetail
+from connectrpc._core.code import Code
+from connectrpc._core.error import ConnectError, ErrorDetail
 
 __all__ = ["Code", "ConnectError", "ErrorDetail"]

@@ -1,5 +1,5 @@
 """Public header types: ``HeaderInput`` for extra request headers."""
 
-from ._headers import HeaderInput
+from connectrpc._core.headers import HeaderInput
 
 __all__ = ["HeaderInput"]

@@ -1,14 +1,14 @@
 """Public server API: the ASGI application, handler bindings and ``RequestContext``."""
 
-from ._handler import (
+from connectrpc._server.asgi import ConnectASGIApplication, ServerOptions
+from connectrpc._server.context import RequestContext
+from connectrpc._server.handler import (
     Handler,
     bidi_stream_handler,
     client_stream_handler,
     server_stream_handler,
     unary_handler,
 )
-from ._server_asgi import ConnectASGIApplication, ServerOptions
-from ._server_context import RequestContext
 
 __all__ = [
     "ConnectASGIApplication",

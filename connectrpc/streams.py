@@ -8,8 +8,8 @@ from typing import Generic, Protocol, TypeVar
 
 from multidict import CIMultiDict
 
-from ._code import Code
-from ._error import ConnectError, detached
+from connectrpc._core.code import Code
+from connectrpc._core.error import ConnectError, detached
 
 __all__ = ["StreamInput", "StreamOutput"]
 

@@ -1,5 +1,5 @@
 """Testing helpers: ``ASGITransport`` runs client calls against an ASGI app in memory."""
 
-from ._transport_asgi import ASGITransport
+from connectrpc._transports.asgi import ASGITransport
 
 __all__ = ["ASGITransport"]

@@ -6,7 +6,7 @@ from typing import Generic, TypeVar
 
 from multidict import CIMultiDict
 
-from ._error import ConnectError
+from connectrpc._core.error import ConnectError
 
 __all__ = ["UnaryOutput"]
 

@@ -3,7 +3,8 @@
 # per module. A tool to run and quote, not a CI step.
 #
 #   tools/mutation.sh                   the core modules (CORE below)
-#   tools/mutation.sh _envelope _codec  only these (a name, connectrpc._x or connectrpc/_x.py)
+#   tools/mutation.sh _core.envelope    only these (a dotted name under connectrpc, a module
+#                                       name connectrpc._core.envelope, or a path)
 #   tools/mutation.sh --min 90          also exit 1 if a module kills < 90% of its
 #                                       non-equivalent mutants
 #   MUTATION_JOBS=1 tools/mutation.sh   worker processes (default 2); runs under nice -n 10
@@ -36,19 +37,20 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${REPO}"
 
-# The pure core: framing, codecs, compression, the Connect protocol rules, deadlines, errors.
-# Protocol modules of later issues join this list as they land.
+# The pure core and the protocols: framing, buffers, codecs, compression, errors and codes,
+# the Connect, gRPC and gRPC-Web rules, and the deadline timers.
 CORE=(
-    _buffer
-    _envelope
-    _codec
-    _compression
-    _protocol_connect
-    _protocol_connect_server
-    _deadline
-    _error
-    _code
-    _headers
+    _core.buffer
+    _core.envelope
+    _core.codec
+    _core.compression
+    _core.error
+    _core.code
+    _core.headers
+    _protocol.connect
+    _protocol.grpc
+    _protocol.server
+    _aio.deadline
 )
 TESTS=(tests/unit tests/api)
 # Tests that measure the memory or time of the real code: mutmut's instrumentation (a
@@ -74,7 +76,7 @@ done
 modules=()
 for name in "${names[@]}"; do
     name="${name#connectrpc/}"; name="${name#connectrpc.}"; name="${name%.py}"
-    path="connectrpc/${name}.py"
+    path="connectrpc/${name//.//}.py"
     [[ -f "${path}" ]] || { echo "mutation.sh: no module ${path}" >&2; exit 2; }
     modules+=("${path}")
 done

@@ -7,11 +7,11 @@ killed share, and the killed share once the mutants listed as equivalent are lef
 
 Equivalent mutants (a change no test can observe, because the program behaves the same) are
 listed in ``tools/mutation_equivalent.txt``. mutmut numbers mutants per function
-(``connectrpc._envelope.x_encode_envelope__mutmut_3``), and those numbers move whenever the
+(``connectrpc._core.envelope.x_encode_envelope__mutmut_3``), and those numbers move whenever the
 function changes, so the file does not key them by number: a key is the module, the function
 and a hash of the mutation itself, the removed and added source lines of its diff::
 
-    connectrpc._envelope:EnvelopeReader.feed:1a2b3c4d5e  reason why no test can tell
+    connectrpc._core.envelope:EnvelopeReader.feed:1a2b3c4d5e  reason why no test can tell
 
 The key survives edits elsewhere in the function and in the module, and goes stale only when
 the mutated lines themselves change (the report then lists the entry as stale, and the

@@ -16,7 +16,7 @@ import pytest
 from google.protobuf import wrappers_pb2
 from multidict import CIMultiDict
 
-from connectrpc._protocol_grpc import decode_trailers_frame, error_from_trailers
+from connectrpc._protocol.grpc import decode_trailers_frame, error_from_trailers
 from connectrpc.errors import Code
 
 from ._service import EchoService, S, make_app

@@ -17,8 +17,8 @@ import struct
 import sys
 from pathlib import Path
 
-from connectrpc import _compression
-from connectrpc._envelope import encode_envelope
+from connectrpc._core import compression as _compression
+from connectrpc._core.envelope import encode_envelope
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 

@@ -31,11 +31,10 @@ def main(argv: list[str]) -> None:
     import atheris  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     with atheris.instrument_imports(include=["connectrpc"]):
-        import connectrpc._compression
-        import connectrpc._envelope
-        import connectrpc._protocol_connect
-        import connectrpc._protocol_connect_server
-        import connectrpc._transport_http1  # noqa: F401
+        import connectrpc._core.compression
+        import connectrpc._core.envelope
+        import connectrpc._protocol.connect
+        import connectrpc._transports.http1  # noqa: F401
     from . import targets
 
     name = argv[1]

@@ -39,26 +39,25 @@ from typing import Any
 from google.protobuf import empty_pb2
 from multidict import CIMultiDict
 
-from connectrpc import _compression, _transport_http1
-from connectrpc._code import Code
-from connectrpc._codec import CODECS
-from connectrpc._envelope import HEADER_SIZE, EnvelopeReader, encode_envelope
-from connectrpc._protocol_connect import (
+from connectrpc._core import compression as _compression
+from connectrpc._core.code import Code
+from connectrpc._core.codec import CODECS
+from connectrpc._core.envelope import HEADER_SIZE, EnvelopeReader, encode_envelope
+from connectrpc._protocol.connect import (
     ConnectClientProtocol,
     ConnectStreamDecoder,
+    HTTPError,
+    RequestPlan,
     decode_error_json,
+    http_error_response,
+    negotiate_compression,
     parse_timeout,
+    plan_request,
     split_unary_trailers,
     validate_stream_response,
     validate_unary_response,
 )
-from connectrpc._protocol_connect_server import (
-    HTTPError,
-    RequestPlan,
-    http_error_response,
-    negotiate_compression,
-    plan_request,
-)
+from connectrpc._transports import http1 as _transport_http1
 from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from connectrpc import _transport_http1
+from connectrpc._transports import http1 as _transport_http1
 from connectrpc.errors import ConnectError
 
 from .targets import _LIMITS_HTTP1, FakeTransport

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from connectrpc._buffer import ChunkBuffer
+from connectrpc._core.buffer import ChunkBuffer
 
 
 def test_take_returns_everything_in_order_and_empties() -> None:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from connectrpc import _compression
+from connectrpc._core import compression as _compression
 from connectrpc.errors import Code, ConnectError
 
 NAMES = ["gzip", "br", "zstd", "deflate", "snappy"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectrpc._envelope import EnvelopeReader, encode_envelope
+from connectrpc._core.envelope import EnvelopeReader, encode_envelope
 from connectrpc.errors import Code, ConnectError
 
 FRAMES = [(0, b"hello"), (1, b""), (2, b"x" * 300), (0, bytes(range(256)) * 3)]

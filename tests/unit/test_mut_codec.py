@@ -1,6 +1,6 @@
 """Codecs: the exact JSON bytes, unknown JSON fields, and decode error messages.
 
-Written to kill the mutants tools/mutation.sh found surviving in connectrpc._codec.
+Written to kill the mutants tools/mutation.sh found surviving in connectrpc._core.codec.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import descriptor_pb2, wrappers_pb2
 
-from connectrpc._codec import CODECS, CodecError
+from connectrpc._core.codec import CODECS, CodecError
 
 
 def test_json_encoding_is_compact_utf8() -> None:

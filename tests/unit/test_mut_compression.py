@@ -1,6 +1,6 @@
 """Compression: exact limits, exact error messages, reproducible output, the registry.
 
-Written to kill the mutants tools/mutation.sh found surviving in connectrpc._compression.
+Written to kill the mutants tools/mutation.sh found surviving in connectrpc._core.compression.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from connectrpc import _compression
+from connectrpc._core import compression as _compression
 from connectrpc.errors import Code, ConnectError
 
 NAMES = ["gzip", "br", "zstd", "deflate", "snappy"]

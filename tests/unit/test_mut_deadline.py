@@ -1,6 +1,6 @@
 """Deadlines: expiry becomes deadline_exceeded, other cancellations pass through untouched.
 
-Written to kill the mutants tools/mutation.sh found surviving in connectrpc._deadline.
+Written to kill the mutants tools/mutation.sh found surviving in connectrpc._aio.deadline.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from connectrpc._deadline import Deadline, IdleTimer, deadline_exceeded
+from connectrpc._aio.deadline import Deadline, IdleTimer, deadline_exceeded
 from connectrpc.errors import Code, ConnectError
 
 

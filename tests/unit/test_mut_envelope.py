@@ -1,13 +1,13 @@
 """Envelope reader: the size limit wherever the prefix is split, and its exact message.
 
-Written to kill the mutants tools/mutation.sh found surviving in connectrpc._envelope.
+Written to kill the mutants tools/mutation.sh found surviving in connectrpc._core.envelope.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from connectrpc._envelope import EnvelopeReader, encode_envelope
+from connectrpc._core.envelope import EnvelopeReader, encode_envelope
 from connectrpc.errors import Code, ConnectError
 
 

@@ -1,7 +1,7 @@
 """ConnectError and ErrorDetail: defaults, Any packing, and header input copying.
 
-Written to kill the mutants tools/mutation.sh found surviving in connectrpc._error and
-connectrpc._headers.
+Written to kill the mutants tools/mutation.sh found surviving in connectrpc._core.error and
+connectrpc._core.headers.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from google.protobuf import any_pb2, wrappers_pb2
 from multidict import CIMultiDict, MultiDict
 
-from connectrpc._error import ErrorDetail
-from connectrpc._headers import to_multidict
+from connectrpc._core.error import ErrorDetail
+from connectrpc._core.headers import to_multidict
 from connectrpc.errors import Code, ConnectError
 
 

@@ -1,6 +1,6 @@
 """Connect protocol rules on the client side, pinned to exact bytes, codes and messages.
 
-Written to kill the mutants tools/mutation.sh found surviving in connectrpc._protocol_connect:
+Written to kill the mutants tools/mutation.sh found surviving in connectrpc._protocol.connect:
 each test asserts a behaviour of the protocol (what goes on the wire, which error a malformed
 response yields and what it says), not how the module computes it.
 """
@@ -16,11 +16,11 @@ import pytest
 from google.protobuf import wrappers_pb2
 from multidict import CIMultiDict
 
-from connectrpc import _compression
-from connectrpc._codec import CODECS
-from connectrpc._envelope import encode_envelope
-from connectrpc._error import ErrorDetail
-from connectrpc._protocol_connect import (
+from connectrpc._core import compression as _compression
+from connectrpc._core.codec import CODECS
+from connectrpc._core.envelope import encode_envelope
+from connectrpc._core.error import ErrorDetail
+from connectrpc._protocol.connect import (
     ConnectClientProtocol,
     ConnectStreamDecoder,
     ConnectUnaryDecoder,

@@ -1,7 +1,7 @@
 """Connect protocol rules on the server side: request plans, rejections and response heads.
 
 Written to kill the mutants tools/mutation.sh found surviving in
-connectrpc._protocol_connect_server. Request headers are given as ASGI servers hand them over:
+connectrpc._protocol.connect. Request headers are given as ASGI servers hand them over:
 a plain dict with lowercase names.
 """
 
@@ -11,9 +11,9 @@ import pytest
 from google.protobuf import wrappers_pb2
 from multidict import CIMultiDict
 
-from connectrpc import _compression
-from connectrpc._codec import CODECS
-from connectrpc._protocol_connect_server import (
+from connectrpc._core import compression as _compression
+from connectrpc._core.codec import CODECS
+from connectrpc._protocol.connect import (
     HTTPError,
     RequestPlan,
     http_error_response,
@@ -283,7 +283,7 @@ def test_http_error_response_exact() -> None:
 
 
 def test_invalid_response_headers_are_refused() -> None:
-    from connectrpc._protocol_connect_server import InvalidHeaderError
+    from connectrpc._protocol.connect import InvalidHeaderError
 
     bad_name: CIMultiDict[str] = CIMultiDict([("bad name", "v")])
     with pytest.raises(InvalidHeaderError) as info:

@@ -10,8 +10,8 @@ import pytest
 from google.protobuf import wrappers_pb2
 from multidict import CIMultiDict
 
-from connectrpc._code import Code, code_from_http_status
-from connectrpc._protocol_connect import (
+from connectrpc._core.code import Code, code_from_http_status
+from connectrpc._protocol.connect import (
     decode_error_json,
     encode_end_stream,
     encode_error_json,

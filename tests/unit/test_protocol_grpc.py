@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import wrappers_pb2
 from multidict import CIMultiDict
 
-from connectrpc._protocol_grpc import (
+from connectrpc._protocol.grpc import (
     decode_grpc_message,
     decode_status_details,
     decode_trailers_frame,

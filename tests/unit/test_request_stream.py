@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from connectrpc._request_stream import CHUNK_LIMIT, frames_from
+from connectrpc._client.request_stream import CHUNK_LIMIT, frames_from
 
 
 def frame(n: int) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from connectrpc._stream_writer import BatchingSender
+from connectrpc._server.stream_writer import BatchingSender
 
 
 class GatedSend:

@@ -9,7 +9,7 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from .method import MethodInfo
+from connectrpc.method import MethodInfo
 
 __all__ = ["RequestContext"]
 

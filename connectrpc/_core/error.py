@@ -16,8 +16,8 @@ from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 from multidict import CIMultiDict
 
-from ._code import Code
-from ._headers import HeaderInput, to_multidict
+from connectrpc._core.code import Code
+from connectrpc._core.headers import HeaderInput, to_multidict
 
 __all__ = ["ConnectError", "ErrorDetail", "detached"]
 

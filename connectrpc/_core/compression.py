@@ -14,8 +14,8 @@ import abc
 import gzip
 import zlib
 
-from ._code import Code
-from ._error import ConnectError, detached
+from connectrpc._core.code import Code
+from connectrpc._core.error import ConnectError, detached
 
 __all__ = [
     "IDENTITY",

@@ -20,21 +20,24 @@ from typing import Any
 from google.protobuf.message import Message
 from multidict import CIMultiDict
 
-from . import _compression
-from ._buffer import ChunkBuffer
-from ._code import Code
-from ._codec import CodecError
-from ._deadline import Deadline, IdleTimer
-from ._envelope import MessageReader
-from ._error import ConnectError, detached
-from ._handler import Handler
-from ._protocol_connect import encode_stream_message
-from ._protocol_connect_server import ConnectServerProtocol, http_error_response
-from ._protocol_grpc import GrpcServerProtocol
-from ._server_context import RequestContext
-from ._server_protocol import HTTPError, InvalidHeaderError, RequestPlan, ServerProtocol
-from ._stream_writer import BatchingSender
-from .method import StreamType
+from connectrpc._aio.deadline import Deadline, IdleTimer
+from connectrpc._core import compression as _compression
+from connectrpc._core.buffer import ChunkBuffer
+from connectrpc._core.code import Code
+from connectrpc._core.codec import CodecError
+from connectrpc._core.envelope import MessageReader
+from connectrpc._core.error import ConnectError, detached
+from connectrpc._protocol.connect import (
+    ConnectServerProtocol,
+    encode_stream_message,
+    http_error_response,
+)
+from connectrpc._protocol.grpc import GrpcServerProtocol
+from connectrpc._protocol.server import HTTPError, InvalidHeaderError, RequestPlan, ServerProtocol
+from connectrpc._server.context import RequestContext
+from connectrpc._server.handler import Handler
+from connectrpc._server.stream_writer import BatchingSender
+from connectrpc.method import StreamType
 
 __all__ = ["ConnectASGIApplication", "ServerOptions"]
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from ._server_context import RequestContext
-from .method import MethodInfo, StreamType
+from connectrpc._server.context import RequestContext
+from connectrpc.method import MethodInfo, StreamType
 
 __all__ = [
     "Handler",

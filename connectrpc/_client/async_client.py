@@ -18,23 +18,23 @@ import aiohttp
 from google.protobuf.message import Message
 from multidict import CIMultiDict
 
-from . import _compression
-from ._buffer import ChunkBuffer
-from ._client_protocol import ClientProtocol, ResponseDecoder
-from ._code import Code
-from ._codec import CODECS, Codec, CodecError
-from ._deadline import deadline_exceeded
-from ._error import ConnectError, detached
-from ._headers import HeaderInput, to_multidict
-from ._protocol_connect import ConnectClientProtocol, merge_headers
-from ._protocol_grpc import GrpcClientProtocol
-from ._request_stream import frames_from
-from ._transport import AsyncTransport, HTTPRequest, TransportResponse
-from ._transport_aiohttp import AiohttpTransport
-from ._version import __version__
-from .method import IdempotencyLevel, MethodInfo, StreamType
-from .streams import StreamInput, StreamOutput
-from .unary import UnaryOutput
+from connectrpc._aio.deadline import deadline_exceeded
+from connectrpc._client.request_stream import frames_from
+from connectrpc._core import compression as _compression
+from connectrpc._core.buffer import ChunkBuffer
+from connectrpc._core.code import Code
+from connectrpc._core.codec import CODECS, Codec, CodecError
+from connectrpc._core.error import ConnectError, detached
+from connectrpc._core.headers import HeaderInput, to_multidict
+from connectrpc._protocol.client import ClientProtocol, ResponseDecoder
+from connectrpc._protocol.connect import ConnectClientProtocol, merge_headers
+from connectrpc._protocol.grpc import GrpcClientProtocol
+from connectrpc._transports.aiohttp import AiohttpTransport
+from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
+from connectrpc._version import __version__
+from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
+from connectrpc.streams import StreamInput, StreamOutput
+from connectrpc.unary import UnaryOutput
 
 __all__ = ["AsyncConnectClient", "ClientOptions"]
 

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
-from ._code import Code
-from ._error import ConnectError
+from connectrpc._core.code import Code
+from connectrpc._core.error import ConnectError
 
 __all__ = ["Deadline", "IdleTimer", "deadline_exceeded"]
 

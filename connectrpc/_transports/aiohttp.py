@@ -13,10 +13,10 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 import aiohttp
 
-from ._code import Code
-from ._deadline import deadline_exceeded
-from ._error import ConnectError
-from ._transport import AsyncTransport, HTTPRequest, TransportResponse
+from connectrpc._aio.deadline import deadline_exceeded
+from connectrpc._core.code import Code
+from connectrpc._core.error import ConnectError
+from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
 
 __all__ = ["AiohttpTransport"]
 

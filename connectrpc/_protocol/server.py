@@ -17,10 +17,10 @@ from typing import Any
 
 from multidict import CIMultiDict
 
-from . import _compression
-from ._codec import Codec
-from ._error import ConnectError
-from .method import MethodInfo
+from connectrpc._core import compression as _compression
+from connectrpc._core.codec import Codec
+from connectrpc._core.error import ConnectError
+from connectrpc.method import MethodInfo
 
 __all__ = [
     "HTTPError",

@@ -34,14 +34,19 @@ from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_fa
 from google.protobuf.message import DecodeError, Message
 from multidict import CIMultiDict
 
-from . import _compression
-from ._client_protocol import ClientProtocol, RequestHead, ResponseDecoder, ResponseStart
-from ._code import Code, code_from_http_status
-from ._codec import CODECS, Codec
-from ._envelope import FLAG_GRPC_WEB_TRAILERS, MessageReader, encode_envelope, encode_message
-from ._error import ConnectError, ErrorDetail
-from ._headers import Headers, b64decode_lenient
-from ._server_protocol import (
+from connectrpc._core import compression as _compression
+from connectrpc._core.code import Code, code_from_http_status
+from connectrpc._core.codec import CODECS, Codec
+from connectrpc._core.envelope import (
+    FLAG_GRPC_WEB_TRAILERS,
+    MessageReader,
+    encode_envelope,
+    encode_message,
+)
+from connectrpc._core.error import ConnectError, ErrorDetail
+from connectrpc._core.headers import Headers, b64decode_lenient
+from connectrpc._protocol.client import ClientProtocol, RequestHead, ResponseDecoder, ResponseStart
+from connectrpc._protocol.server import (
     HTTPError,
     RawHeaders,
     RequestPlan,
@@ -49,7 +54,7 @@ from ._server_protocol import (
     encode_headers,
     negotiate_compression,
 )
-from .method import MethodInfo
+from connectrpc.method import MethodInfo
 
 __all__ = [
     "GRPC_TIMEOUT_MAX_DIGITS",

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-from ._codec import Codec
-from ._compression import Compression
-from ._error import ConnectError
-from ._headers import Headers
+from connectrpc._core.codec import Codec
+from connectrpc._core.compression import Compression
+from connectrpc._core.error import ConnectError
+from connectrpc._core.headers import Headers
 
 __all__ = ["ClientProtocol", "RequestHead", "ResponseDecoder", "ResponseStart"]
 

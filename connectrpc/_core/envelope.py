@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import struct
 
-from ._buffer import ChunkBuffer
-from ._code import Code
-from ._compression import Compression, buffered_limit, decompress_message
-from ._error import ConnectError
+from connectrpc._core.buffer import ChunkBuffer
+from connectrpc._core.code import Code
+from connectrpc._core.compression import Compression, buffered_limit, decompress_message
+from connectrpc._core.error import ConnectError
 
 __all__ = [
     "FLAG_COMPRESSED",

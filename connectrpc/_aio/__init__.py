@@ -1,0 +1,1 @@
+"""asyncio plumbing that the client and the server share."""

@@ -1,0 +1,1 @@
+"""The client's IO layer: calls driven through a protocol over a transport."""

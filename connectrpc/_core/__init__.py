@@ -1,0 +1,1 @@
+"""The pure core: bytes in, bytes out, no IO (no asyncio, no HTTP library)."""

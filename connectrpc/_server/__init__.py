@@ -1,0 +1,1 @@
+"""The server's IO layer: the ASGI application and what handlers see."""

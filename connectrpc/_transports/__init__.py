@@ -1,0 +1,1 @@
+"""Client transports: the seam between the protocols and an HTTP implementation."""
