@@ -226,3 +226,44 @@ async def test_compressed_response_when_the_client_accepts_it() -> None:
     [(flags, data)] = [f for f in frames(result.body) if not f[0] & 0x80]
     assert flags == 1
     assert gzip.decompress(data) == big
+
+
+async def test_oversized_message_is_checked_after_decompression() -> None:
+    """A small gzip body that inflates past the server's limit is resource_exhausted."""
+    import gzip
+
+    from connectrpc.server import ServerOptions
+
+    bomb = gzip.compress(S(value="a" * 100_000).SerializeToString())
+    assert len(bomb) < 1000
+    app = make_app(EchoService(), ServerOptions(read_max_bytes=10_000))
+    scope = {
+        "type": "http",
+        "http_version": "2",
+        "method": "POST",
+        "path": ECHO,
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/grpc"),
+            (b"grpc-encoding", b"gzip"),
+            (b"te", b"trailers"),
+        ],
+        "extensions": {"http.response.trailers": {}},
+    }
+    sent: list[MutableMapping[str, Any]] = []
+    body = [{"type": "http.request", "body": env(1, bomb), "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if body:
+            return body.pop(0)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), 3)
+    error = error_from_trailers(Result(sent).status_fields())
+    assert error is not None
+    assert error.code is Code.RESOURCE_EXHAUSTED
+    assert "10000" in error.message
