@@ -296,6 +296,36 @@ def http1_response() -> dict[str, bytes]:
     }
 
 
+def grpc_web_response() -> dict[str, bytes]:
+    # Parameters: encoding (0 none, 2 gzip), limit, mode, split; then the payload.
+    message = encode_envelope(0, b"\x0a\x02hi")
+    ok_frame = encode_envelope(0x80, b"grpc-status: 0\r\nx-trailer: t\r\n")
+    error_frame = encode_envelope(
+        0x80, b"grpc-status: 5\r\ngrpc-message: not%20found\r\ngrpc-status-details-bin: CAU\r\n"
+    )
+    gzip_message = encode_envelope(1, gzip.compress(b"\x0a\x02hi", mtime=0))
+    return {
+        "body_ok": bytes([0, LIMIT_64K, 0, 7]) + message + ok_frame,
+        "body_error": bytes([0, LIMIT_64K, 0, 3]) + error_frame,
+        "body_gzip": bytes([2, LIMIT_64K, 0, 1]) + gzip_message + ok_frame,
+        "trailer_lines": bytes([0, LIMIT_NONE, 1, 0]) + b"grpc-status: 3\r\ngrpc-message: bad\r\n",
+        "trailers_only": bytes([0, LIMIT_NONE, 2, 0]) + b"grpc-status: 16\r\nx-a: b\r\n\r\n",
+        "http_trailers": bytes([0, LIMIT_NONE, 3, 0]) + b"grpc-status: 0\r\n\r\n",
+        "over_limit": bytes([0, LIMIT_5, 0, 0]) + encode_envelope(0, b"x" * 64) + ok_frame,
+    }
+
+
+def grpc_headers() -> dict[str, bytes]:
+    return {
+        "timeout_ms": b"\x00250m",
+        "timeout_hours": b"\x0099999999H",
+        "timeout_bad": b"\x001.5S",
+        "message": b"\x01caf%C3%A9 %zz",
+        "details": b"\x02CAUSBWdvbmUaDAoHdHlwZS5UEgEB",
+        "trailer_frame": b"\x03grpc-status: 0\r\nGrpc-Message: x\r\n",
+    }
+
+
 SEEDS = {
     "envelope": envelope,
     "connect_stream": connect_stream,
@@ -306,6 +336,10 @@ SEEDS = {
     "decompress_gzip": lambda: _decompress_seeds("gzip"),
     "decompress_br": lambda: _decompress_seeds("br"),
     "decompress_zstd": lambda: _decompress_seeds("zstd"),
+    "decompress_deflate": lambda: _decompress_seeds("deflate"),
+    "decompress_snappy": lambda: _decompress_seeds("snappy"),
+    "grpc_web_response": grpc_web_response,
+    "grpc_headers": grpc_headers,
     "http1_response": http1_response,
 }
 

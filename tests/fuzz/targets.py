@@ -57,6 +57,13 @@ from connectrpc._protocol.connect import (
     validate_stream_response,
     validate_unary_response,
 )
+from connectrpc._protocol.grpc import (
+    GrpcWebResponseDecoder,
+    decode_grpc_message,
+    decode_status_details,
+    decode_trailers_frame,
+)
+from connectrpc._protocol.grpc import parse_timeout as parse_grpc_timeout
 from connectrpc._transports import http1 as _transport_http1
 from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
@@ -550,8 +557,104 @@ def _decompress_target(name: str) -> None:
     target()(fuzz)
 
 
-for _name in ("gzip", "br", "zstd"):
+for _name in ("gzip", "br", "zstd", "deflate", "snappy"):
     _decompress_target(_name)
+
+
+# --- gRPC and gRPC-Web ------------------------------------------------------------------------
+
+_GRPC_ENCODINGS: tuple[str | None, ...] = (None, "identity", "gzip", "snappy", "bogus")
+
+
+@target()
+def fuzz_grpc_web_response(data: bytes) -> None:
+    """``GrpcWebResponseDecoder`` (a gRPC-Web response body, or a gRPC one whose status is in
+    HTTP trailers) on arbitrary bodies, trailers frames and header-borne statuses.
+
+    Input: ``grpc-encoding`` (1 byte, from a table), ``limit`` (1 byte), ``mode`` (1 byte),
+    ``split`` (1 byte), then the payload. Mode 0 feeds the payload as the raw gRPC-Web body;
+    mode 1 wraps it as a trailers frame (``0x80``), so the fuzzer works on the HTTP/1-style
+    trailer lines directly; mode 2 puts the payload's lines in the response *headers* (a
+    trailers-only response) with an empty body; mode 3 decodes gRPC proper, with the
+    payload's lines as HTTP trailers. Every message fits the limit, and the stream ends in
+    messages plus a status, or a ``ConnectError``.
+    """
+    inp = FuzzInput(data)
+    encoding = inp.choice(_GRPC_ENCODINGS)
+    limit = inp.choice(_LIMITS)
+    mode = inp.byte() % 4
+    seed = inp.byte()
+    payload = inp.rest()
+    headers: CIMultiDict[str] = CIMultiDict()
+    if encoding is not None:
+        headers["grpc-encoding"] = encoding
+    http_trailers: CIMultiDict[str] | None = None
+    body = payload
+    if mode == 1:
+        body = encode_envelope(0x80, payload)
+    elif mode in (2, 3):
+        fields = CIMultiDict(_read_headers(FuzzInput(payload), utf8=False))
+        body = b""
+        if mode == 2:
+            headers.extend(fields)
+        else:
+            http_trailers = fields
+    try:
+        decoder = GrpcWebResponseDecoder(headers, limit, mode != 3, CIMultiDict(headers))
+    except ConnectError as exc:
+        _check_error(exc, "unsupported encoding")
+        return
+    try:
+        for chunk in split_chunks(body, seed):
+            for message in decoder.feed(chunk):
+                check(limit is None or len(message) <= limit, f"message {len(message)} > {limit}")
+        decoder.finish(http_trailers)
+    except ConnectError as exc:
+        _check_error(exc, "gRPC decoder")
+        return
+    if decoder.error is not None:
+        _check_error(decoder.error, "gRPC status")
+    for k, v in decoder.trailers.items():
+        check(isinstance(k, str) and isinstance(v, str), f"trailer {k!r}: {v!r}")
+        check(k.lower() not in ("grpc-status", "grpc-message"), f"status field {k} visible")
+
+
+@target()
+def fuzz_grpc_headers(data: bytes) -> None:
+    """The gRPC header parsers: ``grpc-timeout``, ``grpc-message`` percent-decoding,
+    ``grpc-status-details-bin`` and a gRPC-Web trailers frame.
+
+    Input: ``which`` (1 byte), then the value. A timeout is either a non-negative number
+    of seconds or ``invalid_argument``; a status message always decodes to text; a details
+    value is either a list of details or ``ValueError``; a trailers frame is either fields
+    or ``ValueError``. Nothing else may escape.
+    """
+    inp = FuzzInput(data)
+    which = inp.byte() % 4
+    raw = inp.rest()
+    text = raw.decode("latin-1")
+    if which == 0:
+        try:
+            seconds = parse_grpc_timeout(text)
+        except ConnectError as exc:
+            check(exc.code is Code.INVALID_ARGUMENT, f"grpc-timeout error code {exc.code}")
+            return
+        check(seconds >= 0, f"negative timeout {seconds}")
+        check(len(text) <= 9 and text.isascii(), f"accepted grpc-timeout {text!r}")
+    elif which == 1:
+        check(isinstance(decode_grpc_message(text), str), "grpc-message")
+    elif which == 2:
+        try:
+            details = decode_status_details(text)
+        except ValueError:
+            return
+        check(all(isinstance(d.value, bytes) for d in details), "details")
+    else:
+        try:
+            fields = decode_trailers_frame(raw)
+        except ValueError:
+            return
+        check(all(isinstance(k, str) and k == k.lower() for k, _ in fields), "field names")
 
 
 # --- HTTP1Transport's response parser -----------------------------------------------------
