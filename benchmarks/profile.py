@@ -2,6 +2,12 @@
 """Profiles our client and our server (uvicorn) with py-spy, one workload at a time.
 
     python3 benchmarks/profile.py [--workloads unary_seq,stream_small,upload_small] [--rate 500]
+                                  [--config NAME]
+
+``--config`` picks any configuration of run.py (default ``ours``: our client → our server on
+uvicorn), e.g. ``go_ours_uvicorn`` and ``go_official_uvicorn`` to profile a server under the
+connect-go client; a process that is not Python (the Go peer) is not profiled. The report goes
+to results/profile.md for the default and to results/profile-<config>.md otherwise.
 
 For each workload the server runs under ``py-spy record -p`` and the client is started by
 ``py-spy record --``; both write collapsed stacks (benchmarks/results/profile/*.txt, open them
@@ -148,13 +154,15 @@ def main() -> int:
     parser.add_argument("--workloads", default="unary_seq,stream_small,upload_small")
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--config", default="ours", help="a configuration name of run.py")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     log_dir = OUT
-    server_def = next(s for s in run.SERVERS if s.key == "ours-uvicorn")
-    config = next(c for c in run.CONFIGS if c.name == "ours")
+    config = next(c for c in run.CONFIGS if c.name == args.config)
+    server_def = next(s for s in run.SERVERS if s.key == config.server)
+    prefix = "" if config.name == "ours" else f"{config.name}-"
     doc = [
-        "# Profile: our client and our server (uvicorn, HTTP/1.1)",
+        f"# Profile: {config.label}",
         "",
         f"py-spy {args.rate} Hz, non-blocking, sampling only the measured phase; percentages are of "
         "samples where the process was busy (the event loop waiting in epoll is excluded); "
@@ -164,8 +172,8 @@ def main() -> int:
     for name in args.workloads.split(","):
         workload = WORKLOADS[name]
         server = run.RunningServer(server_def, log_dir)
-        server_out = OUT / f"{name}-server.txt"
-        client_out = OUT / f"{name}-client.txt"
+        server_out = OUT / f"{prefix}{name}-server.txt"
+        client_out = OUT / f"{prefix}{name}-client.txt"
         spies: list[subprocess.Popen[bytes]] = []
 
         def spy(pid: int, out: Path, spies: list[subprocess.Popen[bytes]] = spies) -> None:
@@ -182,8 +190,10 @@ def main() -> int:
             client_out: Path = client_out,
         ) -> None:
             # Sample only the measured part: after the client's imports, set-up and warm-up.
-            spy(server.pid, server_out)
-            spy(client_pid, client_out)
+            if server_def.venv is not None:
+                spy(server.pid, server_out)
+            if config.client != "go":
+                spy(client_pid, client_out)
             time.sleep(0.3)  # let py-spy attach before the measurement starts
 
         try:
@@ -205,9 +215,12 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     p.kill()
             server.stop()
-        doc += report(name, "client", client_out, args.top)
-        doc += report(name, "server", server_out, args.top)
-    (run.RESULTS / "profile.md").write_text("\n".join(doc) + "\n")
+        if config.client != "go":
+            doc += report(name, "client", client_out, args.top)
+        if server_def.venv is not None:
+            doc += report(name, "server", server_out, args.top)
+    report_name = "profile.md" if config.name == "ours" else f"profile-{config.name}.md"
+    (run.RESULTS / report_name).write_text("\n".join(doc) + "\n")
     print("\n".join(doc))
     return 0
 

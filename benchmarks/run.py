@@ -60,6 +60,7 @@ class Config:
     client: str  # ours | official | grpc | raw | go
     server: str  # Server.key
     workloads: tuple[str, ...] | None = None  # None: all
+    protocol: str = "connect"  # the Go client's: connect | grpc (h2c) | grpcweb
 
 
 SERVERS = [
@@ -71,15 +72,29 @@ SERVERS = [
     ),
     Server(
         "ours-hypercorn",
-        "ours (hypercorn, HTTP/1.1)",
+        "ours (hypercorn, HTTP/1.1 and h2c, patch_hypercorn_h2)",
         "ours",
         ("--impl", "ours", "--server", "hypercorn"),
     ),
+    Server("ours-granian", "ours (granian)", "ours", ("--impl", "ours", "--server", "granian")),
+    Server("ours-pyvoy", "ours (pyvoy)", "ours", ("--impl", "ours", "--server", "pyvoy")),
     Server(
         "official-uvicorn",
         "official (uvicorn)",
         "official",
         ("--impl", "official", "--server", "uvicorn"),
+    ),
+    Server(
+        "official-granian",
+        "official (granian)",
+        "official",
+        ("--impl", "official", "--server", "granian"),
+    ),
+    Server(
+        "official-pyvoy",
+        "official (pyvoy)",
+        "official",
+        ("--impl", "official", "--server", "pyvoy"),
     ),
     Server("grpc", "grpc.aio", "grpc", ("--impl", "grpc", "--server", "grpc")),
     Server("go", "connect-go (net/http)", None, ()),
@@ -95,7 +110,156 @@ CONFIGS = [
     Config("ours_to_official", "ours → official/uvicorn", "ours", "official-uvicorn"),
     Config("official_to_ours", "official → ours/uvicorn", "official", "ours-uvicorn"),
     Config("raw", "plain aiohttp, no RPC layer → ours/uvicorn (reference)", "raw", "ours-uvicorn"),
+    # gRPC: grpc.aio's client against our app over h2c (and against its own server: "grpc").
+    Config("grpc_to_ours_hypercorn", "grpc.aio → ours/hypercorn h2c", "grpc", "ours-hypercorn"),
+    Config("grpc_to_ours_pyvoy", "grpc.aio → ours/pyvoy h2c", "grpc", "ours-pyvoy"),
+    # Servers apart from clients: connect-go's client, the cheapest load generator here,
+    # against every server. Connect over HTTP/1.1 ("go" is connect-go → connect-go) ...
+    Config("go_ours_uvicorn", "connect-go → ours/uvicorn", "go", "ours-uvicorn"),
+    Config("go_ours_granian", "connect-go → ours/granian", "go", "ours-granian"),
+    Config("go_ours_pyvoy", "connect-go → ours/pyvoy", "go", "ours-pyvoy"),
+    Config("go_official_uvicorn", "connect-go → official/uvicorn", "go", "official-uvicorn"),
+    Config("go_official_granian", "connect-go → official/granian", "go", "official-granian"),
+    Config("go_official_pyvoy", "connect-go → official/pyvoy", "go", "official-pyvoy"),
+    # ... and gRPC over h2c. Not run: uvicorn (no HTTP/2) and granian (no response trailers).
+    Config(
+        "gogrpc_ours_hypercorn",
+        "connect-go gRPC → ours/hypercorn h2c",
+        "go",
+        "ours-hypercorn",
+        protocol="grpc",
+    ),
+    Config(
+        "gogrpc_ours_pyvoy", "connect-go gRPC → ours/pyvoy", "go", "ours-pyvoy", protocol="grpc"
+    ),
+    Config(
+        "gogrpc_official_pyvoy",
+        "connect-go gRPC → official/pyvoy",
+        "go",
+        "official-pyvoy",
+        protocol="grpc",
+    ),
+    Config("gogrpc_grpc", "connect-go gRPC → grpc.aio", "go", "grpc", protocol="grpc"),
+    Config("gogrpc_go", "connect-go gRPC → connect-go h2c", "go", "go", protocol="grpc"),
 ]
+
+# The sections after the main table: configurations (rows), the (ours, peer) pairs whose
+# per-round ratios are reported, the metrics (columns), and the targets
+# (metric, op, factor, text) checked for every pair whose peer is ``target_peers``.
+MAIN_CONFIGS = [
+    "ours", "ours_http1", "ours_hypercorn", "official", "grpc", "go",
+    "ours_to_official", "official_to_ours", "raw",
+]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    notes: tuple[str, ...]
+    configs: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]
+    metrics: tuple[str, ...]
+    targets: tuple[tuple[str, str, float, str], ...]
+    target_peers: tuple[str, ...]
+
+
+SECTIONS = [
+    Section(
+        "grpc",
+        "gRPC: grpc.aio's client → our app over h2c, and → grpc.aio's server",
+        (
+            "The same grpc.aio client process (its own venv) calls each server over HTTP/2 "
+            "cleartext. Our app runs on hypercorn (with `patch_hypercorn_h2()`) and on pyvoy; "
+            "uvicorn has no HTTP/2 and granian no response trailers, so neither can serve gRPC.",
+            "CPU per call: server = the server's whole process tree, client = the client "
+            "process; from the concurrency-32 run.",
+        ),
+        ("grpc", "grpc_to_ours_hypercorn", "grpc_to_ours_pyvoy"),
+        (("grpc_to_ours_hypercorn", "grpc"), ("grpc_to_ours_pyvoy", "grpc")),
+        (
+            "unary_seq_cps",
+            "unary_seq_p50",
+            "unary_c32_cps",
+            "stream_small",
+            "stream_large",
+            "upload_small",
+            "server_us_c32",
+            "client_us_c32",
+        ),
+        (
+            ("unary_seq_cps", ">=", 1.0, "sequential unary ≥ 1.0× grpc.aio server"),
+            ("unary_c32_cps", ">=", 1.0, "unary c=32 ≥ 1.0× grpc.aio server"),
+            ("stream_small", ">=", 5.0, "small server stream ≥ 5× grpc.aio server"),
+        ),
+        ("grpc",),
+    ),
+    Section(
+        "servers",
+        "Servers under a connect-go client",
+        (
+            "connect-go's client (Go, the cheapest load generator here) against every server, "
+            "so that server differences do not hide behind client cost. Connect over HTTP/1.1 "
+            "(a connection per concurrent call); gRPC over HTTP/2 cleartext (calls multiplexed "
+            "on one connection). 'connect-go → connect-go' is the Connect row of the main table.",
+            "Server CPU per call counts the server's whole process tree (granian's worker, "
+            "pyvoy's Envoy); client CPU per call is the Go client's. The machine has 2 cores, "
+            "which client and server share.",
+            "Not run: gRPC on uvicorn (no HTTP/2) and on granian (its ASGI server sends no "
+            "response trailers); gRPC on hypercorn for the official app (not installed in its "
+            "venv; our hypercorn row needs our `patch_hypercorn_h2()`).",
+        ),
+        (
+            "go_ours_uvicorn",
+            "go_official_uvicorn",
+            "go_ours_granian",
+            "go_official_granian",
+            "go_ours_pyvoy",
+            "go_official_pyvoy",
+            "go",
+            "gogrpc_ours_hypercorn",
+            "gogrpc_ours_pyvoy",
+            "gogrpc_official_pyvoy",
+            "gogrpc_grpc",
+            "gogrpc_go",
+        ),
+        (
+            ("go_ours_uvicorn", "go_official_uvicorn"),
+            ("go_ours_granian", "go_official_granian"),
+            ("go_ours_pyvoy", "go_official_pyvoy"),
+            ("gogrpc_ours_pyvoy", "gogrpc_official_pyvoy"),
+            ("go_ours_uvicorn", "go"),
+            ("gogrpc_ours_hypercorn", "gogrpc_grpc"),
+            ("gogrpc_ours_pyvoy", "gogrpc_grpc"),
+            ("gogrpc_ours_pyvoy", "gogrpc_go"),
+        ),
+        (
+            "unary_seq_cps",
+            "unary_c32_cps",
+            "server_us_seq",
+            "server_us_c32",
+            "client_us_c32",
+            "stream_small",
+            "stream_large",
+            "upload_small",
+        ),
+        (
+            ("unary_c32_cps", ">=", 1.5, "unary c=32 throughput ≥ 1.5× official"),
+            ("server_us_c32", "<=", 0.7, "server CPU per call (c=32) ≤ 0.7× official"),
+        ),
+        (
+            "go_official_uvicorn",
+            "go_official_granian",
+            "go_official_pyvoy",
+            "gogrpc_official_pyvoy",
+        ),
+    ),
+]
+
+
+def config_label(name: str) -> str:
+    return next((c.label for c in CONFIGS if c.name == name), name)
+
 
 # Our configurations (our client with each transport, against our server), and the peers
 # each is compared with. Ratio keys are "<ours>/<peer>".
@@ -183,6 +347,14 @@ METRICS = {
     "upload_small": ("Client stream 20k × 64 B", "upload_small", "msgs/s", True),
     "cpu_10k": ("CPU s / 10k unary (client+server)", "unary_seq", "s", False),
 }
+# Further metrics, shown in the sections after the main table.
+EXTRA_METRICS = {
+    "server_us_seq": ("Server CPU / call, sequential", "unary_seq", "µs", False),
+    "client_us_seq": ("Client CPU / call, sequential", "unary_seq", "µs", False),
+    "server_us_c32": ("Server CPU / call, c=32", "unary_c32", "µs", False),
+    "client_us_c32": ("Client CPU / call, c=32", "unary_c32", "µs", False),
+}
+ALL_METRICS = {**METRICS, **EXTRA_METRICS}
 
 TARGETS = [
     # (metric, peer config, op, factor, text)
@@ -198,7 +370,7 @@ TARGETS = [
 
 
 def metric_value(metric: str, results: dict[str, dict[str, Any]]) -> float | None:
-    _, wl, _, _ = METRICS[metric]
+    _, wl, _, _ = ALL_METRICS[metric]
     r = results.get(wl)
     if not r or r.get("event") != "result":
         return None
@@ -217,6 +389,12 @@ def metric_value(metric: str, results: dict[str, dict[str, Any]]) -> float | Non
         if r.get("server_cpu_s") is None:
             return None
         return (r["client_cpu_s"] + r["server_cpu_s"]) / r["calls"] * 10000
+    if metric in ("server_us_seq", "server_us_c32"):
+        if r.get("server_cpu_s") is None or not r["calls"]:
+            return None
+        return r["server_cpu_s"] / r["calls"] * 1e6
+    if metric in ("client_us_seq", "client_us_c32"):
+        return r["client_cpu_s"] / r["calls"] * 1e6 if r["calls"] else None
     raise KeyError(metric)
 
 
@@ -252,6 +430,21 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
     raise RuntimeError(f"server on port {port} did not start in {timeout}s")
 
 
+def wait_http(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Waits until an HTTP/1.1 request gets an answer: granian's parent process listens
+    before its worker is up, and pyvoy's Envoy before its Python app is loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            if s.recv(1):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not answer HTTP in {timeout}s")
+
+
 def proc_cpu(pid: int) -> float | None:
     """User plus system CPU seconds of a process (all its threads), from /proc/<pid>/stat."""
     try:
@@ -260,6 +453,30 @@ def proc_cpu(pid: int) -> float | None:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def tree_cpu(pid: int) -> float | None:
+    """CPU seconds of a process and all its live descendants (granian's worker process,
+    pyvoy's Envoy). Descendants are found through the parent ids in /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    own = proc_cpu(pid)
+    if own is None:
+        return None
+    total, todo = own, list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        total += proc_cpu(child) or 0.0
+        todo += children.get(child, [])
+    return total
 
 
 class RunningServer:
@@ -281,9 +498,14 @@ class RunningServer:
         if wrap:
             cmd = [*wrap, *cmd]
         self.log = open(log_dir / f"server-{server.key}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        # Its own process group, so that stop() can end the children it started too.
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         try:
             wait_port(self.port, self.proc)
+            if {"granian", "pyvoy"} & set(server.args):
+                wait_http(self.port, self.proc)
         except BaseException:
             self.stop()
             raise
@@ -300,12 +522,16 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        # Children left behind (granian's worker, pyvoy's Envoy), in the group we started.
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, 9)
         self.log.close()
 
 
 def client_cmd(config: Config, url: str, spec: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     if config.client == "go":
-        return [str(GO_BIN), "client", "-url", url, "-spec", json.dumps(spec)], dict(os.environ)
+        cmd = [str(GO_BIN), "client", "-url", url, "-protocol", config.protocol]
+        return [*cmd, "-spec", json.dumps(spec)], dict(os.environ)
     venv = "ours" if config.client in _OUR_CLIENTS else config.client
     cmd = [
         python_of(venv),
@@ -369,11 +595,11 @@ def run_client(
                         progress.step(config, event["workload"])
                         if on_ready is not None:
                             on_ready(proc.pid)
-                        cpu0 = proc_cpu(server_pid)
+                        cpu0 = tree_cpu(server_pid)
                         proc.stdin.write(b"go\n")
                         proc.stdin.flush()
                     elif kind in ("result", "error"):
-                        cpu1 = proc_cpu(server_pid)
+                        cpu1 = tree_cpu(server_pid)
                         if kind == "result":
                             event["server_cpu_s"] = (
                                 None if cpu0 is None or cpu1 is None else cpu1 - cpu0
@@ -470,14 +696,20 @@ def build_summary(
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {"metrics": {}, "ratios": {}, "targets": []}
     names = [c.name for c in configs]
-    for metric in METRICS:
+    pairs = ratio_pairs(names) + [
+        (f"{mine}/{peer}", mine, peer)
+        for section in SECTIONS
+        for mine, peer in section.pairs
+        if mine in names and peer in names
+    ]
+    for metric in ALL_METRICS:
         per_config = {}
         for name in names:
             vals = [v for r in rounds if (v := metric_value(metric, r.get(name, {}))) is not None]
             per_config[name] = summarize(vals)
         summary["metrics"][metric] = per_config
         ratios = {}
-        for key, mine, peer in ratio_pairs(names):
+        for key, mine, peer in pairs:
             vals = []
             for r in rounds:
                 a = metric_value(metric, r.get(mine, {}))
@@ -498,6 +730,7 @@ def build_summary(
                 status = "met" if ok else "missed"
             summary["targets"].append(
                 {
+                    "section": "main",
                     "target": f"{mine_label}: {text}",
                     "metric": metric,
                     "peer": peer,
@@ -506,7 +739,71 @@ def build_summary(
                     "status": status,
                 }
             )
+    for section in SECTIONS:
+        for mine, peer in section.pairs:
+            if peer not in section.target_peers or mine not in names or peer not in names:
+                continue
+            for metric, op, factor, text in section.targets:
+                s = summary["ratios"].get(metric, {}).get(f"{mine}/{peer}")
+                if s is None:
+                    status = "n/a"
+                else:
+                    ok = s["median"] >= factor if op == ">=" else s["median"] <= factor
+                    status = "met" if ok else "missed"
+                summary["targets"].append(
+                    {
+                        "section": section.key,
+                        "target": f"{config_label(mine)} vs {config_label(peer)}: {text}",
+                        "metric": metric,
+                        "peer": peer,
+                        "ours": mine,
+                        "ratio": s["median"] if s else None,
+                        "status": status,
+                    }
+                )
     return summary
+
+
+def section_tables(summary: dict[str, Any], section: Section, names: list[str]) -> list[str]:
+    """Markdown tables of one section: configurations by metrics, then ratios, then targets."""
+    rows = [n for n in section.configs if n in names]
+    if not rows:
+        return []
+    lines = [f"## {section.title}", ""]
+    lines += [f"- {note}" for note in section.notes]
+    lines.append("")
+    head = [
+        "Configuration",
+        *(f"{ALL_METRICS[m][0]} ({ALL_METRICS[m][2]})" for m in section.metrics),
+    ]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for name in rows:
+        cells = [cell(summary["metrics"][m].get(name), ALL_METRICS[m][2]) for m in section.metrics]
+        lines.append("| " + " | ".join([config_label(name), *cells]) + " |")
+    pairs = [(a, b) for a, b in section.pairs if a in names and b in names]
+    if pairs:
+        lines += [
+            "",
+            "Ratios (median and min–max of per-round ratios; for CPU lower is better):",
+            "",
+        ]
+        lines.append("| " + " | ".join(["Ratio", *head[1:]]) + " |")
+        lines.append("|" + "---|" * len(head))
+        for a, b in pairs:
+            cells = [
+                cell(summary["ratios"][m].get(f"{a}/{b}"), ratio=True) for m in section.metrics
+            ]
+            label = f"{config_label(a)} ÷ {config_label(b)}"
+            lines.append("| " + " | ".join([label, *cells]) + " |")
+    targets = [t for t in summary["targets"] if t.get("section") == section.key]
+    if targets:
+        lines += ["", "| Target | Ratio | Status |", "|---|---|---|"]
+        for t in targets:
+            ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}×"
+            lines.append(f"| {t['target']} | {ratio} | {t['status']} |")
+    lines.append("")
+    return lines
 
 
 def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config]) -> str:
@@ -518,8 +815,8 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
         f"- Load average before/after: {meta['load_before']} / {meta['load_after']}; "
         f"after each round: {' | '.join(meta.get('load_per_round', []))} (other jobs share this machine)",
         f"- Run time: {meta['seconds']:.0f} s",
-        "- Loopback HTTP/1.1 for every Connect peer (HTTP/2 for grpc.aio, as gRPC requires); "
-        "stdlib asyncio loop; uvicorn with httptools; compression off everywhere.",
+        "- Loopback HTTP/1.1 for every Connect peer; HTTP/2 cleartext (h2c) for gRPC, as gRPC "
+        "requires; stdlib asyncio loop; uvicorn with httptools; compression off everywhere.",
         "- Cells: median (min–max) over rounds. Ratios are ours (our client with aiohttp or "
         "with HTTP1Transport, against our server on uvicorn) ÷ peer, "
         "computed within each round; for latency and CPU lower is better.",
@@ -529,6 +826,8 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
     ]
     for k, v in sorted(meta["versions"].items()):
         lines.append(f"- {k}: {v}")
+    names = [c.name for c in configs]
+    configs = [c for c in configs if c.name in MAIN_CONFIGS]
     lines += ["", "## Results", ""]
     header = ["Metric", "Unit", *[c.label for c in configs]]
     keys = [key for key, _, _ in ratio_pairs([c.name for c in configs])]
@@ -544,8 +843,13 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
     lines.append("| Target | Ratio | Status |")
     lines.append("|---|---|---|")
     for t in summary["targets"]:
+        if t.get("section", "main") != "main":
+            continue
         ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}×"
         lines.append(f"| {t['target']} | {ratio} | {t['status']} |")
+    lines.append("")
+    for section in SECTIONS:
+        lines += section_tables(summary, section, names)
     if meta.get("errors"):
         lines += ["", "## Errors", ""]
         lines += [f"- {e}" for e in meta["errors"][:30]]
@@ -554,8 +858,10 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
 
 
 def terminal_table(summary: dict[str, Any], configs: list[Config]) -> str:
-    """A compact plain-text table: metrics down, configurations across."""
-    cols = [c.name for c in configs]
+    """Compact plain-text tables: for the main configurations, metrics down and
+    configurations across; for the other sections, configurations and ratios down."""
+    names = [c.name for c in configs]
+    cols = [n for n in names if n in MAIN_CONFIGS]
     ratio_cols = [key for key, _, _ in ratio_pairs(cols)]
     head = ["metric", *cols, *ratio_cols]
     rows = [head]
@@ -572,13 +878,34 @@ def terminal_table(summary: dict[str, Any], configs: list[Config]) -> str:
             s = summary["ratios"][metric].get(p)
             row.append("—" if s is None else f"{s['median']:.2f}x [{s['min']:.2f}-{s['max']:.2f}]")
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    out = ["  ".join(r[i].ljust(widths[i]) for i in range(len(r))) for r in rows]
+    out = _columns(rows) if cols else []
+    for section in SECTIONS:
+        pairs = [f"{a}/{b}" for a, b in section.pairs if a in names and b in names]
+        srows = [["", *section.metrics]]
+        for n in [n for n in section.configs if n in names]:
+            cells = []
+            for m in section.metrics:
+                s = summary["metrics"][m].get(n)
+                cells.append("—" if s is None else fmt(s["median"], ALL_METRICS[m][2]))
+            srows.append([n, *cells])
+        for p in pairs:
+            cells = []
+            for m in section.metrics:
+                s = summary["ratios"][m].get(p)
+                cells.append("—" if s is None else f"{s['median']:.2f}x")
+            srows.append([p, *cells])
+        if len(srows) > 1:
+            out += ["", f"{section.title}:", *_columns(srows)]
     out.append("")
     for t in summary["targets"]:
         ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}x"
         out.append(f"  [{t['status']:6}] {t['target']}: {ratio}")
     return "\n".join(out)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(r[i].ljust(widths[i]) for i in range(len(r))) for r in rows]
 
 
 def machine_meta() -> dict[str, Any]:
@@ -698,7 +1025,7 @@ def main() -> int:
     meta["versions"] = versions
     meta["errors"] = errors
     with contextlib.suppress(Exception):
-        for dist in ("uvicorn", "hypercorn", "httptools"):
+        for dist in ("uvicorn", "hypercorn", "httptools", "granian", "pyvoy"):
             meta["versions"][dist] = subprocess.run(
                 [
                     python_of("ours"),
@@ -715,8 +1042,10 @@ def main() -> int:
         "meta": meta,
         "configs": [dataclasses.asdict(c) for c in configs],
         "metrics": {
-            k: {"label": v[0], "unit": v[2], "higher_is_better": v[3]} for k, v in METRICS.items()
+            k: {"label": v[0], "unit": v[2], "higher_is_better": v[3]}
+            for k, v in ALL_METRICS.items()
         },
+        "sections": [dataclasses.asdict(s) for s in SECTIONS],
         "summary": summary,
         "rounds": rounds,
     }

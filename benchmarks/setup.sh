@@ -33,7 +33,12 @@ make_venv() {
   printf '%s' "$want" >"$dir/.bench-stamp"
 }
 
-COMMON=(uvicorn httptools "grpcio-tools>=1.66" aiohttp)
+# The ASGI servers every ASGI peer runs on: uvicorn (HTTP/1.1), hypercorn (HTTP/1.1 and h2c;
+# ours only), granian (Rust, HTTP/1.1 and h2c, no trailers) and pyvoy (Envoy with embedded
+# Python; HTTP/1.1 and h2c with trailers, so gRPC).
+GRANIAN_VERSION="${GRANIAN_VERSION:-2.8.9}"
+PYVOY_VERSION="${PYVOY_VERSION:-1.3.0}"
+COMMON=(uvicorn httptools "grpcio-tools>=1.66" aiohttp "granian==$GRANIAN_VERSION" "pyvoy==$PYVOY_VERSION")
 make_venv ours -e "$ROOT" "${COMMON[@]}" hypercorn py-spy pyinstrument
 make_venv official "connectrpc==$CONNECTRPC_VERSION" "protoc-gen-connectrpc==$CONNECTRPC_VERSION" \
   protobuf "${COMMON[@]}"

@@ -2,7 +2,10 @@
 // speak the same line protocol to the orchestrator (benchmarks/run.py) as the Python peers.
 //
 //	connectbench server -addr 127.0.0.1:PORT
-//	connectbench client -url http://127.0.0.1:PORT -spec '{"workloads":[...]}'
+//	connectbench client -url http://127.0.0.1:PORT -spec '{"workloads":[...]}' [-protocol connect|grpc|grpcweb]
+//
+// The server speaks Connect, gRPC and gRPC-Web over HTTP/1.1 and over HTTP/2 cleartext (h2c,
+// prior knowledge). The client speaks Connect and gRPC-Web over HTTP/1.1, and gRPC over h2c.
 package main
 
 import (
@@ -85,7 +88,11 @@ func serve(addr string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1 and HTTP/2 cleartext (gRPC needs HTTP/2; there is no TLS on loopback here).
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
 	log.Fatal(srv.Serve(ln))
 }
 
@@ -170,9 +177,12 @@ func (r runner) upload(ctx context.Context, msgs []*benchv1.Payload) (int, error
 }
 
 func (r runner) run(w workload) (map[string]any, error) {
-	timeout := time.Duration(w.Timeout * float64(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// A bound on the whole workload that is not a deadline: a deadline would go to the server
+	// in every request (Connect-Timeout-Ms, grpc-timeout), which the Python clients don't send.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	timer := time.AfterFunc(time.Duration(w.Timeout*float64(time.Second)), cancel)
+	defer timer.Stop()
 	maxDur := time.Duration(w.MaxSeconds * float64(time.Second))
 	res := map[string]any{}
 	var msgs []*benchv1.Payload
@@ -277,16 +287,42 @@ func (r runner) run(w workload) (map[string]any, error) {
 	return res, nil
 }
 
-func runClient(url, specJSON string) {
+// clientOptions returns the connect-go options and the HTTP transport for a protocol:
+// Connect and gRPC-Web over HTTP/1.1 (a connection per concurrent call, like the Python
+// Connect clients), gRPC over HTTP/2 cleartext with prior knowledge (calls multiplexed on one
+// connection, like grpc.aio's client).
+func clientOptions(protocol string) ([]connect.ClientOption, *http.Transport, error) {
+	transport := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, DisableCompression: true}
+	opts := []connect.ClientOption{
+		connect.WithAcceptCompression("gzip", nil, nil),
+		connect.WithReadMaxBytes(64 << 20),
+	}
+	switch protocol {
+	case "connect":
+	case "grpcweb":
+		opts = append(opts, connect.WithGRPCWeb())
+	case "grpc":
+		opts = append(opts, connect.WithGRPC())
+		var protocols http.Protocols
+		protocols.SetUnencryptedHTTP2(true)
+		transport.Protocols = &protocols
+	default:
+		return nil, nil, fmt.Errorf("unknown protocol %q (connect, grpc or grpcweb)", protocol)
+	}
+	return opts, transport, nil
+}
+
+func runClient(url, specJSON, protocol string) {
 	var s spec
 	if err := json.Unmarshal([]byte(specJSON), &s); err != nil {
 		log.Fatal(err)
 	}
-	transport := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, DisableCompression: true}
+	opts, transport, err := clientOptions(protocol)
+	if err != nil {
+		log.Fatal(err)
+	}
 	httpClient := &http.Client{Transport: transport}
-	r := runner{client: benchv1connect.NewBenchServiceClient(httpClient, url,
-		connect.WithAcceptCompression("gzip", nil, nil),
-		connect.WithReadMaxBytes(64<<20))}
+	r := runner{client: benchv1connect.NewBenchServiceClient(httpClient, url, opts...)}
 	for _, w := range s.Workloads {
 		res, err := r.run(w)
 		if err != nil {
@@ -309,12 +345,13 @@ func main() {
 	addr := fs.String("addr", "127.0.0.1:0", "server listen address")
 	url := fs.String("url", "", "client base URL")
 	specJSON := fs.String("spec", "", "client workloads (JSON)")
+	protocol := fs.String("protocol", "connect", "client protocol: connect, grpc (h2c) or grpcweb")
 	_ = fs.Parse(os.Args[2:])
 	switch os.Args[1] {
 	case "server":
 		serve(*addr)
 	case "client":
-		runClient(*url, *specJSON)
+		runClient(*url, *specJSON, *protocol)
 	default:
 		log.Fatal(errors.New("usage: connectbench server|client ..."))
 	}

@@ -1,15 +1,26 @@
 """One Python server peer. Run by benchmarks/run.py with the peer's own interpreter:
 
-    python server.py --impl ours|official|grpc [--server uvicorn|hypercorn] --port N
+    python server.py --impl ours|official|grpc [--server uvicorn|hypercorn|granian|pyvoy] --port N
 
 PYTHONPATH must hold the peer's generated code (benchmarks/.gen/<impl>). Every server uses
 the stdlib asyncio event loop; the uvicorn ones use httptools; compression is off.
+
+* uvicorn: HTTP/1.1 only (no HTTP/2, so no gRPC).
+* hypercorn: HTTP/1.1 and h2c (prior knowledge); our app runs with
+  ``connectrpc.hypercorn.patch_hypercorn_h2()`` applied, which gRPC over hypercorn needs.
+* granian: HTTP/1.1 and h2c, one worker; no response trailers in its ASGI server, so no gRPC.
+  This process execs the granian CLI, which runs the worker as a child process.
+* pyvoy: Envoy with embedded Python; HTTP/1.1 and h2c with trailers (gRPC). This process execs
+  the pyvoy CLI, which runs Envoy as a child process.
+
+The orchestrator counts the CPU time of the server process and all its descendants.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -88,11 +99,18 @@ async def serve_asgi(app: Any, server: str, port: int) -> None:
         )
         await uvicorn.Server(config).serve()
     elif server == "hypercorn":
+        with contextlib.suppress(ImportError):  # only our runtime has (and needs) the patch
+            from connectrpc.hypercorn import patch_hypercorn_h2
+
+            patch_hypercorn_h2()
         from hypercorn.asyncio import serve
         from hypercorn.config import Config
 
         config = Config()
         config.bind = [f"127.0.0.1:{port}"]
+        # Default 1000: hypercorn then closes the connection (GOAWAY on HTTP/2), failing the
+        # calls in flight on it; uvicorn and the other servers have no such limit.
+        config.keep_alive_max_requests = 1 << 30
         config.accesslog = None
         config.loglevel = "WARNING"
         await serve(app, config, mode="asgi")
@@ -134,15 +152,44 @@ async def serve_grpc(port: int) -> None:
     await server.wait_for_termination()
 
 
+def exec_server(impl: str, server: str, port: int) -> None:
+    """Replaces this process with granian's or pyvoy's CLI serving ``apps:<impl>``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    extra = filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))
+    path = [here, *(os.path.abspath(p) for p in extra)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+    app = f"apps:{impl}"
+    if server == "granian":
+        args = [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--http", "auto",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "asyncio",
+            "--no-ws", "--no-access-log", "--log-level", "warning", app,
+        ]  # fmt: skip
+    else:
+        pyvoy = os.path.join(os.path.dirname(sys.executable), "pyvoy")
+        args = [
+            pyvoy, "--address", "127.0.0.1", "--port", str(port), "--loop", "asyncio",
+            "--no-lifespan", "--log-level", "warning", app,
+        ]  # fmt: skip
+    os.chdir(here)
+    os.execve(args[0], args, env)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--impl", required=True, choices=["ours", "official", "grpc"])
-    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "hypercorn", "grpc"])
+    parser.add_argument(
+        "--server",
+        default="uvicorn",
+        choices=["uvicorn", "hypercorn", "granian", "pyvoy", "grpc"],
+    )
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     if args.impl == "grpc":
         asyncio.run(serve_grpc(args.port))
         return
+    if args.server in ("granian", "pyvoy"):
+        exec_server(args.impl, args.server, args.port)
     app = ours_app() if args.impl == "ours" else official_app()
     asyncio.run(serve_asgi(app, args.server, args.port))
 
