@@ -5,6 +5,11 @@ Run by the official runner (``connectconformance --mode server``). It reads one 
 ASGI application, writes one size-prefixed ``ServerCompatResponse`` to stdout and serves until
 SIGTERM. The behaviour of every method is specified in the harness's ``service.proto``.
 
+``CONFORMANCE_SERVER`` chooses the ASGI server: ``hypercorn`` (the default; the only one run
+with ``connectrpc.hypercorn.patch_hypercorn_h2()``), or ``pyvoy``, ``granian``, ``uvicorn``,
+each unpatched and started by ``conformance/launchers.py``. Each has its feature config,
+``conformance/server-config-<server>.yaml``; ``tools/conformance.sh server --server NAME``.
+
 The harness's Python code is generated into ``conformance/gen`` by
 ``tools/gen_conformance_protos.sh`` (package ``connectrpc_conformance.v1``; proto package
 ``connectrpc.conformance.v1``).
@@ -14,15 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import ssl
 import struct
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 # Fallback for runs from a checkout; under Bazel the generated code comes from runfiles first.
 sys.path.append(str(Path(__file__).resolve().parent / "gen"))
@@ -34,13 +40,9 @@ from connectrpc_conformance.v1 import (
     service_pb2,
 )
 from google.protobuf.message import Message
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from hypercorn.typing import ASGIFramework
 from multidict import CIMultiDict
 
 from connectrpc.errors import Code, ConnectError, ErrorDetail
-from connectrpc.hypercorn import patch_hypercorn_h2
 from connectrpc.server import (
     ConnectASGIApplication,
     Handler,
@@ -267,6 +269,12 @@ def _write_response(response: server_compat_pb2.ServerCompatResponse) -> None:
 
 
 async def _serve(request: server_compat_pb2.ServerCompatRequest, workdir: Path) -> None:
+    # Imported here: conformance/app.py imports this module's handlers into other servers'
+    # processes, which must not load hypercorn (let alone its patch).
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+    from hypercorn.typing import ASGIFramework
+
     limit = request.message_receive_limit or None
     app = ConnectASGIApplication(handlers(), options=ServerOptions(read_max_bytes=limit))
 
@@ -324,10 +332,20 @@ async def _serve(request: server_compat_pb2.ServerCompatRequest, workdir: Path) 
 
 
 def main() -> None:
-    patch_hypercorn_h2()
+    server_name = os.environ.get("CONFORMANCE_SERVER") or "hypercorn"
+    if server_name == "hypercorn":
+        from connectrpc.hypercorn import patch_hypercorn_h2
+
+        patch_hypercorn_h2()
+        serve: Callable[[server_compat_pb2.ServerCompatRequest, Path], Coroutine[Any, Any, None]]
+        serve = _serve
+    else:
+        import launchers  # conformance/launchers.py: the unpatched servers
+
+        serve = launchers.server(server_name)
     request = _read_request()
     with tempfile.TemporaryDirectory(prefix="connect-conformance-server-") as workdir:
-        asyncio.run(_serve(request, Path(workdir)))
+        asyncio.run(serve(request, Path(workdir)))
 
 
 if __name__ == "__main__":

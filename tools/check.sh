@@ -38,8 +38,12 @@ uv run pytest -q
 if [[ ${fast} -eq 0 ]]; then
     step "conformance: client"
     tools/conformance.sh client
-    step "conformance: server"
+    step "conformance: server (hypercorn, with connectrpc.hypercorn's fix)"
     tools/conformance.sh server
+    step "conformance: server on pyvoy, unpatched (full matrix and HTTP/3)"
+    tools/conformance.sh server --server pyvoy
+    step "conformance: server on uvicorn, unpatched (HTTP/1.1: Connect and gRPC-Web)"
+    tools/conformance.sh server --server uvicorn
     step "bazel: build, conformance and consumer workspace with a real Bazel (offline)"
     tools/bazel_ci.sh
 fi

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Run the official Connect conformance suite against connect-python.
 #
-#   tools/conformance.sh [client|server|all] [extra connectconformance flags...]
+#   tools/conformance.sh [client|server|all] [--server NAME] [extra connectconformance flags...]
 #
 # e.g. tools/conformance.sh client --run 'Basic/**'   (interactive narrowing; not for CI)
+#
+# --server NAME (or CONFORMANCE_SERVER=NAME) picks the ASGI server the server suite runs on:
+# hypercorn (default; patched with connectrpc.hypercorn.patch_hypercorn_h2), or pyvoy, granian,
+# uvicorn (unpatched; conformance/launchers.py). A server other than hypercorn uses
+# conformance/server-config-NAME.yaml (what that server can carry), the shared known-failing
+# and known-flaky files (empty) unless conformance/server-known-{failing,flaky}-NAME.txt exist,
+# and logs to conformance/logs/server-NAME.log.
 #
 # Installs the pinned runner if missing, regenerates the harness protos into conformance/gen,
 # then runs the runner with our config, known-failing and known-flaky files. Exits non-zero if
@@ -15,12 +22,27 @@ cd "${REPO}"
 
 mode="${1:-client}"
 [[ $# -gt 0 ]] && shift
+server="${CONFORMANCE_SERVER:-hypercorn}"
+if [[ "${1:-}" == --server ]]; then
+    server="${2:?--server needs a name}"
+    shift 2
+elif [[ "${1:-}" == --server=* ]]; then
+    server="${1#--server=}"
+    shift
+fi
 extra=("$@")
 
 case "${mode}" in
     client | server | all) ;;
     *)
-        echo "usage: $0 [client|server|all] [connectconformance flags...]" >&2
+        echo "usage: $0 [client|server|all] [--server NAME] [connectconformance flags...]" >&2
+        exit 2
+        ;;
+esac
+case "${server}" in
+    hypercorn | pyvoy | granian | uvicorn) ;;
+    *)
+        echo "$0: unknown server ${server} (hypercorn, pyvoy, granian or uvicorn)" >&2
         exit 2
         ;;
 esac
@@ -33,13 +55,18 @@ python_bin="$(uv run python -c 'import sys; print(sys.executable)')"
 mkdir -p conformance/logs
 
 # run_suite <client|server> <program.py> [runner flags for this side...]
+# CONF_SUFFIX picks <side>-config<suffix>.yaml and, when they exist,
+# <side>-known-{failing,flaky}<suffix>.txt; LOG_SUFFIX names the log.
 run_suite() {
     local side="$1" program="$2"
     shift 2
-    local conf="conformance/${side}-config.yaml"
+    local conf="conformance/${side}-config${CONF_SUFFIX:-}.yaml"
     local log="conformance/logs/${side}${LOG_SUFFIX:-}.log"
-    for f in "${conf}" "${program}" \
-        "conformance/${side}-known-failing.txt" "conformance/${side}-known-flaky.txt"; do
+    local failing="conformance/${side}-known-failing${CONF_SUFFIX:-}.txt"
+    local flaky="conformance/${side}-known-flaky${CONF_SUFFIX:-}.txt"
+    [[ -f "${failing}" ]] || failing="conformance/${side}-known-failing.txt"
+    [[ -f "${flaky}" ]] || flaky="conformance/${side}-known-flaky.txt"
+    for f in "${conf}" "${program}" "${failing}" "${flaky}"; do
         if [[ ! -f "${f}" ]]; then
             echo "conformance: ${side} mode needs ${f}, which does not exist yet" >&2
             return 2
@@ -48,8 +75,8 @@ run_suite() {
     echo "conformance: running ${side} suite (log: ${log})" >&2
     local rc=0
     "${runner}" --mode "${side}" --conf "${conf}" \
-        --known-failing "@conformance/${side}-known-failing.txt" \
-        --known-flaky "@conformance/${side}-known-flaky.txt" \
+        --known-failing "@${failing}" \
+        --known-flaky "@${flaky}" \
         "$@" -v "${extra[@]}" \
         -- "${python_bin}" "${program}" >"${log}" 2>&1 || rc=$?
     # Failures first, each with its reason (up to the next blank line), then the counts.
@@ -75,7 +102,12 @@ fi
 if [[ "${mode}" == server || "${mode}" == all ]]; then
     # The runner starts one server process per (HTTP version, TLS, client certs, limit)
     # combination; each is a single-threaded asyncio process. These defaults suit 2 cores.
-    run_suite server conformance/server.py \
+    # conformance/server.py reads CONFORMANCE_SERVER (inherited through the runner).
+    suffix=""
+    [[ "${server}" == hypercorn ]] || suffix="-${server}"
+    echo "conformance: server suite on ${server}" >&2
+    CONFORMANCE_SERVER="${server}" CONF_SUFFIX="${suffix}" LOG_SUFFIX="${suffix}" \
+        run_suite server conformance/server.py \
         --max-servers "${CONFORMANCE_MAX_SERVERS:-2}" \
         --parallel "${CONFORMANCE_PARALLEL:-8}" || status=$?
 fi
