@@ -378,9 +378,6 @@ class ConnectStreamDecoder(ResponseDecoder):
         return []
 
 
-encode_stream_message = encode_message
-
-
 def merge_headers(base: CIMultiDict[str], extra: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     """``base`` with caller headers added; a caller header replaces a default of that name."""
     extra = list(extra)
@@ -446,7 +443,7 @@ class ConnectClientProtocol(ClientProtocol):
     def encode_stream_message(
         self, data: bytes, compression: _compression.Compression | None
     ) -> bytes:
-        return encode_stream_message(data, compression)
+        return encode_message(data, compression)
 
     def start_response(self, status: int, headers: Headers, *, stream: bool) -> ResponseStart:
         codec = self.codec.name

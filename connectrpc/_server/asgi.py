@@ -25,11 +25,10 @@ from connectrpc._core import compression as _compression
 from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
 from connectrpc._core.codec import CodecError
-from connectrpc._core.envelope import MessageReader
+from connectrpc._core.envelope import MessageReader, encode_message
 from connectrpc._core.error import ConnectError, detached
 from connectrpc._protocol.connect import (
     ConnectServerProtocol,
-    encode_stream_message,
     http_error_response,
 )
 from connectrpc._protocol.grpc import GrpcServerProtocol
@@ -266,7 +265,6 @@ class _RequestStream(AsyncIterator[Message]):
         self._receive = receive
         self._plan = plan
         self._type = message_type
-        self._limit = limit
         self._watch = watch
         self._reader = MessageReader(
             limit,
@@ -601,7 +599,7 @@ class ConnectASGIApplication:
             if bad is not None:
                 raise bad
             data = plan.codec.encode(message)
-            frame = encode_stream_message(data, comp if len(data) >= min_bytes else None)
+            frame = encode_message(data, comp if len(data) >= min_bytes else None)
             await writer.write(frame)
 
         writer = BatchingSender(send)
