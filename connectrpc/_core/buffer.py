@@ -12,6 +12,7 @@ Pure: no IO.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 
 __all__ = ["ChunkBuffer"]
@@ -25,12 +26,13 @@ Chunk = bytes | bytearray | memoryview
 
 
 class ChunkBuffer:
-    """An append-only byte buffer: ``append`` chunks, then ``take`` them all as one ``bytes``."""
+    """A byte buffer: ``append`` chunks, then ``take`` them all as one ``bytes``, or
+    ``pop_first`` them in order (a queue of body pieces)."""
 
     __slots__ = ("_chunks", "_open", "size")
 
     def __init__(self) -> None:
-        self._chunks: list[Chunk] = []
+        self._chunks: collections.deque[Chunk] = collections.deque()
         self._open: bytearray | None = None  # the merge block still accepting small chunks
         self.size = 0
 
@@ -64,11 +66,19 @@ class ChunkBuffer:
         self.clear()
         return out
 
+    def pop_first(self) -> bytes:
+        """Remove and return the oldest piece (a large chunk, or a merged block)."""
+        chunk = self._chunks.popleft()
+        if chunk is self._open:
+            self._open = None  # nothing more may be merged into a block handed out
+        self.size -= len(chunk)
+        return chunk if isinstance(chunk, bytes) else bytes(chunk)
+
     def chunks(self) -> Iterator[Chunk]:
         """The buffered pieces in order (without copying)."""
         return iter(self._chunks)
 
     def clear(self) -> None:
-        self._chunks = []
+        self._chunks = collections.deque()
         self._open = None
         self.size = 0

@@ -17,7 +17,6 @@ head is bounded too (``max_header_bytes``, ``max_headers``), and interim ``1xx``
 from __future__ import annotations
 
 import asyncio
-import collections
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import AsyncIterable
@@ -25,6 +24,7 @@ from collections.abc import AsyncIterable
 from multidict import CIMultiDict
 
 from connectrpc._aio.deadline import deadline_exceeded
+from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
 from connectrpc._core.error import ConnectError
 from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
@@ -33,9 +33,6 @@ __all__ = ["HTTP1Transport"]
 
 _HIGH_WATER = 1024 * 1024
 _MAX_IDLE_PER_ORIGIN = 64
-# Body chunks smaller than this are merged into blocks of up to _BLOCK bytes.
-_SMALL = 4096
-_BLOCK = 64 * 1024
 
 Origin = tuple[str, str, int]
 
@@ -67,8 +64,7 @@ class _Connection(asyncio.Protocol):
         self.head_done = False
         self.complete = False
         self.keep_alive = False
-        self.chunks: collections.deque[bytes | bytearray] = collections.deque()
-        self.buffered = 0
+        self.chunks = ChunkBuffer()  # small pieces merged: it costs about its size
         self._reading_paused = False
         self._framed = False  # body length known (content-length or chunked)
         self._head_bytes = 0  # bytes received before the final response head was complete
@@ -157,16 +153,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
-        chunks = self.chunks
-        last = chunks[-1] if chunks else None
-        if len(body) >= _SMALL:
-            chunks.append(body)
-        elif isinstance(last, bytearray) and len(last) < _BLOCK:
-            last += body
-        else:
-            chunks.append(bytearray(body))
-        self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self._reading_paused and self.transport:
+        self.chunks.append(body)
+        if self.chunks.size > _HIGH_WATER and not self._reading_paused and self.transport:
             self._reading_paused = True
             self.transport.pause_reading()
         self._wake()
@@ -212,13 +200,17 @@ class _Connection(asyncio.Protocol):
         if self._error is not None:
             raise self._error
 
+    @property
+    def buffered(self) -> int:
+        """Response body bytes received and not yet taken."""
+        return self.chunks.size
+
     def take_chunk(self) -> bytes:
-        chunk = self.chunks.popleft()
-        self.buffered -= len(chunk)
-        if self._reading_paused and self.buffered <= _HIGH_WATER // 2 and self.transport:
+        chunk = self.chunks.pop_first()
+        if self._reading_paused and self.chunks.size <= _HIGH_WATER // 2 and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
-        return chunk if isinstance(chunk, bytes) else bytes(chunk)
+        return chunk
 
     async def drain(self) -> None:
         if self._paused_writing and not self.closed:

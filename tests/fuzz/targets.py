@@ -788,7 +788,7 @@ def _check_connection(conn: ObservedConnection, last_chunk: int) -> None:
         conn.buffered <= _transport_http1._HIGH_WATER + last_chunk,
         f"{conn.buffered} body bytes buffered past the high-water mark",
     )
-    check(conn.buffered == sum(len(c) for c in conn.chunks), "buffered count is off")
+    check(conn.buffered == sum(len(c) for c in conn.chunks.chunks()), "buffered count is off")
 
 
 @target(max_len=8192)

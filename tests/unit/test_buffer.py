@@ -49,3 +49,22 @@ def test_small_chunks_are_merged() -> None:
     assert len(list(buf.chunks())) <= 300_000 // (64 * 1024) + 1
     assert held < 1.3 * 300_000
     assert buf.take() == b"".join(pieces)
+
+
+def test_pop_first_hands_out_pieces_in_order_and_closes_the_open_block() -> None:
+    buf = ChunkBuffer()
+    big = b"B" * 5000
+    buf.append(b"a")
+    buf.append(b"b")
+    buf.append(big)
+    buf.append(b"c")
+    assert buf.pop_first() == b"ab"  # small pieces merged into one block
+    assert buf.pop_first() is big
+    assert buf.size == 1
+    first = buf.pop_first()
+    assert first == b"c"
+    assert isinstance(first, bytes)
+    buf.append(b"d")  # a new block, not the one handed out
+    assert first == b"c"
+    assert buf.take() == b"d"
+    assert buf.size == 0
