@@ -642,6 +642,11 @@ class ConnectASGIApplication:
                 await body.drain(ctx.timeout_remaining())
             await _send_simple(send, *_error_response(protocol, plan, error, ctx, method.procedure))
             return
+        if body is not None:
+            # Take the rest of an unread upload before the head goes out, if it has not yet
+            # (as the unary path does): an HTTP/1.1 client still writing when the answer
+            # starts may fail its write and drop the connection with the answer half read.
+            await body.drain(ctx.timeout_remaining())
         bad = await start()
         if error is None:
             error = bad
@@ -650,8 +655,6 @@ class ConnectASGIApplication:
         except InvalidHeaderError as exc:
             bad = _bad_header(exc, method.procedure)
             end, http_trailers = protocol.end_stream(plan, bad, CIMultiDict())
-        if body is not None:
-            await body.drain(ctx.timeout_remaining())
         try:
             await writer.finish(end, http_trailers)
         except Exception:
