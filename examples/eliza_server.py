@@ -14,6 +14,11 @@ scripts can say what they rely on. With TLS, HTTP/2 is negotiated with ALPN.
 
 The service speaks Connect, gRPC (over HTTP/2) and gRPC-Web at once, so ``grpcio`` stubs and
 ``buf curl --protocol grpc`` can call it as well as connect-python's client.
+
+Browser pages on other origins can call it once their origin is allowed with
+``--cors-origin`` (repeatable; ``*`` allows any origin)::
+
+    uv run python examples/eliza_server.py --port 8080 --cors-origin http://localhost:5173
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 # Fallback for runs from a checkout; under Bazel the generated code comes from runfiles first.
@@ -36,6 +41,7 @@ from google.protobuf import wrappers_pb2
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from connectrpc.cors import CORSMiddleware
 from connectrpc.errors import Code, ConnectError
 from connectrpc.hypercorn import patch_hypercorn_h2
 from connectrpc.server import RequestContext
@@ -54,19 +60,28 @@ __all__ = [
 ELIZA_VERSION = "1966.1"
 """Sent in the ``eliza-version`` response header of every call."""
 
+REQUEST_ID_HEADER = "x-request-id"
+"""A request header that Eliza echoes in her response headers, as services behind load
+balancers do, so that a caller can match logs to calls."""
+
 
 class ElizaService(eliza_connect.ElizaService):
     """Eliza, the Rogerian psychotherapist, as a Connect service.
 
     ``seed`` makes Eliza's replies reproducible (each call starts a conversation from it);
-    ``None`` lets her vary.
+    ``None`` lets her vary. ``pause`` is how long she pauses between the sentences of her
+    introduction, as someone typing would.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, *, pause: float = 0.0) -> None:
         self._seed = seed
+        self._pause = pause
 
     def _eliza(self, ctx: RequestContext) -> Eliza:
         ctx.response_headers["eliza-version"] = ELIZA_VERSION
+        request_id = ctx.request_headers.get(REQUEST_ID_HEADER)
+        if request_id is not None:
+            ctx.response_headers[REQUEST_ID_HEADER] = request_id
         return Eliza(self._seed)
 
     async def say(
@@ -101,7 +116,9 @@ class ElizaService(eliza_connect.ElizaService):
     ) -> AsyncIterator[eliza_pb2.IntroduceResponse]:
         """Eliza introduces herself, one sentence per message."""
         self._eliza(ctx)
-        for sentence in introduction(request.name):
+        for i, sentence in enumerate(introduction(request.name)):
+            if i and self._pause:
+                await asyncio.sleep(self._pause)
             yield eliza_pb2.IntroduceResponse(sentence=sentence)
 
     async def pontificate(
@@ -114,9 +131,20 @@ class ElizaService(eliza_connect.ElizaService):
         return eliza_pb2.PontificateResponse(sentence=eliza.reply_to_monologue(sentences))
 
 
-def asgi_app(service: ElizaService) -> eliza_connect.ElizaServiceASGIApplication:
-    """The ASGI application serving ``service``."""
-    return eliza_connect.ElizaServiceASGIApplication(service)
+def asgi_app(
+    service: ElizaService, *, cors_origins: Sequence[str] = ()
+) -> eliza_connect.ElizaServiceASGIApplication | CORSMiddleware:
+    """The ASGI application serving ``service``; with ``cors_origins``, wrapped in CORS so
+    that browser pages on those origins can call it and read Eliza's own headers."""
+    app = eliza_connect.ElizaServiceASGIApplication(service)
+    if not cors_origins:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=cors_origins,
+        allow_headers=[REQUEST_ID_HEADER],
+        expose_headers=["eliza-version", REQUEST_ID_HEADER, "eliza-turns", "eliza-heard"],
+    )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -165,6 +193,8 @@ async def run(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     seed: int | None = None,
+    pause: float = 0.0,
+    cors_origins: Sequence[str] = (),
 ) -> None:
     """Serve until SIGINT or SIGTERM; prints the URL once the socket is bound."""
     # gRPC clients and full-duplex streams may still send after an answer, which stock
@@ -176,7 +206,7 @@ async def run(
     config = make_config(sock, tls_cert=tls_cert, tls_key=tls_key)
     if config.ssl_enabled:
         config.create_ssl_context()  # fail now, not after announcing the URL, on a bad cert
-    app = asgi_app(ElizaService(seed))
+    app = asgi_app(ElizaService(seed, pause=pause), cors_origins=cors_origins)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -203,15 +233,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-cert", help="PEM certificate chain; serves HTTPS")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     parser.add_argument("--seed", type=int, help="make Eliza's replies reproducible")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds Eliza pauses between the sentences of her introduction",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages on ORIGIN (scheme://host:port) call the service; "
+        "repeatable; '*' allows any origin",
+    )
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     if args.h2c and args.tls_cert is not None:
         parser.error("--h2c is HTTP/2 without TLS; with TLS, HTTP/2 is negotiated by ALPN")
+    if args.pause < 0:
+        parser.error("--pause must not be negative")
+    try:
+        asgi_app(ElizaService(), cors_origins=args.cors_origin)
+    except ValueError as err:  # a malformed --cors-origin
+        parser.error(f"--cors-origin: {err}")
     logging.basicConfig(level=logging.WARNING, format="eliza_server: %(message)s")
     try:
         asyncio.run(
-            run(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, seed=args.seed)
+            run(
+                args.host,
+                args.port,
+                tls_cert=args.tls_cert,
+                tls_key=args.tls_key,
+                seed=args.seed,
+                pause=args.pause,
+                cors_origins=args.cors_origin,
+            )
         )
     except OSError as err:  # cannot bind, cannot load the certificate, ...
         print(f"eliza_server: {err}", file=sys.stderr)

@@ -20,3 +20,21 @@ if [[ ! -x "${buf_bin}" ]] || [[ "$("${buf_bin}" --version 2>/dev/null)" != "${B
     echo "setup: installing buf ${BUF_VERSION} with go install (takes a couple of minutes)" >&2
     go install "github.com/bufbuild/buf/cmd/buf@${BUF_VERSION}"
 fi
+
+# The browser test (tests/browser): its npm packages, pinned by package-lock.json, and Debian's
+# Chromium, which playwright-core drives (it never downloads a browser of its own).
+if [[ ! -d tests/browser/node_modules ]] || [[ tests/browser/package-lock.json -nt tests/browser/node_modules ]]; then
+    echo "setup: npm ci in tests/browser" >&2
+    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null
+    touch tests/browser/node_modules
+fi
+if [[ -z "${CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing Debian's chromium with apt-get (once; about a minute)" >&2
+        apt-get update -qq >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "setup: Chromium is missing: install Debian's 'chromium' package (as root) or set" \
+            "\$CHROMIUM; tests/browser fails without it" >&2
+    fi
+fi

@@ -29,9 +29,11 @@ from eliza_client import CONVERSATION, MONOLOGUE, run_conversation
 from eliza_demo import start_server, stop_server
 from eliza_engine import Eliza, introduction, is_goodbye, match, reflect
 from eliza_server import ELIZA_VERSION, ElizaService, asgi_app, bind_socket, make_config, url_of
+from eliza_server import main as eliza_server_main
 from hypercorn.asyncio import serve
 
 from connectrpc.errors import Code, ConnectError
+from connectrpc.testing import ASGITransport
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEED = 1966
@@ -415,6 +417,35 @@ async def test_server_cli_bad_certificate(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert stdout == b""  # no URL was announced
     assert b"eliza_server: " in stderr
+
+
+def test_server_cli_rejects_a_malformed_cors_origin(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        eliza_server_main(["--port", "0", "--cors-origin", "http://localhost:3000/"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--cors-origin" in err
+    assert "scheme://host[:port]" in err
+
+
+async def test_server_echoes_the_request_id_and_paces_the_introduction() -> None:
+    app = asgi_app(ElizaService(SEED, pause=0.05), cors_origins=["http://page:1"])
+    client = AsyncElizaServiceClient("http://test", ASGITransport(app))
+    out = await client.call_say(
+        eliza_pb2.SayRequest(sentence="hello"),
+        extra_headers={"x-request-id": "r-1", "origin": "http://page:1"},
+    )
+    headers = out.response_headers()
+    assert headers["x-request-id"] == "r-1"
+    assert headers["access-control-allow-origin"] == "http://page:1"
+    assert "eliza-version" in headers["access-control-expose-headers"]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(ConnectError) as caught:
+        async for _ in client.introduce(eliza_pb2.IntroduceRequest(name="x"), timeout_seconds=0.12):
+            pass
+    assert caught.value.code is Code.DEADLINE_EXCEEDED
+    assert loop.time() - start < 1.0
 
 
 async def test_server_cli_stop_helper() -> None:

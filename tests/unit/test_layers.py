@@ -99,6 +99,7 @@ def test_every_runtime_module_is_in_a_layer() -> None:
         "__init__.py",
         "_version.py",
         "client.py",
+        "cors.py",
         "errors.py",
         "headers.py",
         "hypercorn.py",
