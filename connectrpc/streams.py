@@ -23,9 +23,14 @@ StreamInput = Iterable[T] | AsyncIterable[T]
 class _Source(Protocol[T_co]):
     """What ``StreamOutput`` reads from (implemented by the client's call machinery)."""
 
-    headers: CIMultiDict[str]
-    trailers: CIMultiDict[str]
-    error: ConnectError | None
+    @property
+    def headers(self) -> CIMultiDict[str]: ...
+
+    @property
+    def trailers(self) -> CIMultiDict[str]: ...
+
+    @property
+    def error(self) -> ConnectError | None: ...
 
     async def receive(self) -> T_co | None: ...
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -19,6 +20,7 @@ from google.protobuf.message import Message
 from multidict import CIMultiDict
 
 from connectrpc._aio.deadline import deadline_exceeded
+from connectrpc._aio.interceptors import InterceptorChain
 from connectrpc._client.request_stream import frames_from
 from connectrpc._core import compression as _compression
 from connectrpc._core.buffer import ChunkBuffer
@@ -26,6 +28,7 @@ from connectrpc._core.code import Code
 from connectrpc._core.codec import CODECS, Codec, CodecError
 from connectrpc._core.error import ConnectError, detached
 from connectrpc._core.headers import HeaderInput, to_multidict
+from connectrpc._core.interceptor import Call, Interceptor, Peer
 from connectrpc._protocol.client import ClientProtocol, ResponseDecoder
 from connectrpc._protocol.connect import ConnectClientProtocol, merge_headers
 from connectrpc._protocol.grpc import GrpcClientProtocol
@@ -70,6 +73,8 @@ class ClientOptions:
         get_url_max_bytes: calls made with ``use_get=True`` whose URL path and query would be
             longer than this are sent as POST instead (servers commonly refuse URLs over 8 to
             16 KiB, and the method is idempotent either way).
+        interceptors: run around every call, the first one outermost
+            (``connectrpc.interceptors``).
     """
 
     protocol: str = "connect"
@@ -80,8 +85,10 @@ class ClientOptions:
     read_max_bytes: int | None = _DEFAULT_READ_MAX_BYTES
     user_agent: str = f"connect-python/{__version__}"
     get_url_max_bytes: int = 8 * 1024
+    interceptors: Sequence[Interceptor] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "interceptors", tuple(self.interceptors))
         if self.protocol not in _PROTOCOLS:
             hint = (
                 " (gRPC needs HTTP/2 and trailers; this client's transports are HTTP/1.1 for "
@@ -175,6 +182,61 @@ class _Call(Generic[ResT]):
             await self._response.close(abort=True)
 
 
+class _InterceptedSource(Generic[ResT]):
+    """A response stream seen through interceptors: each message goes through
+    ``on_response``, and ``on_end`` runs once, at the end or when the stream is closed."""
+
+    __slots__ = ("_call", "_chain", "_source")
+
+    def __init__(self, source: _Call[ResT], chain: InterceptorChain, call: Call) -> None:
+        self._source = source
+        self._chain = chain
+        self._call = call
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._source.headers
+
+    @property
+    def trailers(self) -> CIMultiDict[str]:
+        return self._source.trailers
+
+    @property
+    def error(self) -> ConnectError | None:
+        return self._source.error
+
+    async def receive(self) -> ResT | None:
+        try:
+            message = await self._source.receive()
+            if message is None:
+                await self._end(self._source.error)
+                return None
+            return await self._chain.response(self._call, message)  # type: ignore[return-value]
+        except ConnectError as exc:
+            await self._end(exc)
+            raise
+        except BaseException as exc:
+            await self._end(_interrupted(exc))
+            raise
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
+        await self._end(ConnectError(Code.CANCELED, "the stream was closed before its end"))
+
+    async def _end(self, error: ConnectError | None) -> None:
+        self._call.response_headers = self._source.headers
+        self._call.response_trailers = self._source.trailers
+        await self._chain.end(self._call, error)
+
+
+def _interrupted(exc: BaseException) -> ConnectError:
+    if isinstance(exc, ConnectError):
+        return exc
+    if isinstance(exc, Exception):
+        return ConnectError(Code.INTERNAL, f"the call failed: {type(exc).__name__}")
+    return ConnectError(Code.CANCELED, "the call was cancelled")
+
+
 class AsyncConnectClient:
     """A Connect client for one base URL, shared by all generated service clients.
 
@@ -207,6 +269,9 @@ class AsyncConnectClient:
         self._send_compression = (
             None if send in (None, _compression.IDENTITY) else _compression.get(send)
         )
+        self._chain = InterceptorChain.build(options.interceptors)
+        url = urllib.parse.urlsplit(self._base_url)
+        self._peer = Peer(url.hostname or "", url.port)
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""
@@ -349,11 +414,87 @@ class AsyncConnectClient:
         try:
             call = await self._start(method, start)
         except ConnectError as exc:
-            empty: _Call[ResT] = _Call(None, None, self._codec, method.output, CIMultiDict())
-            return StreamOutput(empty, detached(exc))
+            return _failed_stream(method, self._codec, exc)
         if call.error is not None:
             return StreamOutput(call, call.error)
         return StreamOutput(call)
+
+    # --- interceptors -----------------------------------------------------------------
+
+    async def _intercept_start(
+        self,
+        chain: InterceptorChain,
+        method: MethodInfo[ReqT, ResT],
+        extra_headers: HeaderInput | None,
+        timeout_seconds: float | None,
+    ) -> Call:
+        """A ``Call`` for the interceptors, after their ``on_start`` hooks; a
+        ``ConnectError`` from one of them propagates (its ``on_end`` hooks have run)."""
+        call = Call(
+            method,
+            is_client=True,
+            protocol=self._options.protocol,
+            peer=self._peer,
+            timeout=timeout_seconds,
+            request_headers=to_multidict(extra_headers),
+        )
+        await chain.start(call)
+        return call
+
+    def _intercept_requests(
+        self, chain: InterceptorChain, call: Call, requests: StreamInput[ReqT]
+    ) -> StreamInput[ReqT]:
+        if not chain.intercepts_requests:
+            return requests
+        return _requests_through(chain, call, requests)
+
+    async def _unary_through(
+        self,
+        chain: InterceptorChain,
+        call: Call,
+        method: MethodInfo[ReqT, ResT],
+        start: _StartArgs[ReqT],
+    ) -> UnaryOutput[ResT]:
+        try:
+            output = await self._unary_output(method, start)
+            headers, trailers = output.response_headers(), output.response_trailers()
+            error = output.error()
+            if error is None and chain.intercepts_responses:
+                message = output.message()
+                assert message is not None
+                try:
+                    replaced = await chain.response(call, message)
+                    output = UnaryOutput(replaced, None, headers, trailers)  # type: ignore[arg-type]
+                except ConnectError as exc:
+                    error = detached(exc)
+                    output = UnaryOutput(None, error, headers, trailers)
+        except BaseException as exc:
+            await chain.end(call, _interrupted(exc))
+            raise
+        call.response_headers, call.response_trailers = headers, trailers
+        await chain.end(call, error)
+        return output
+
+    async def _stream_through(
+        self,
+        chain: InterceptorChain,
+        call: Call,
+        method: MethodInfo[ReqT, ResT],
+        start: _StartArgs[ReqT],
+    ) -> StreamOutput[ResT]:
+        try:
+            source = await self._start(method, start)
+        except ConnectError as exc:
+            await chain.end(call, exc)
+            return _failed_stream(method, self._codec, exc)
+        except BaseException as exc:
+            await chain.end(call, _interrupted(exc))
+            raise
+        if source.error is not None:
+            call.response_headers, call.response_trailers = source.headers, source.trailers
+            await chain.end(call, source.error)
+            return StreamOutput(source, source.error)
+        return StreamOutput(_InterceptedSource(source, chain, call))
 
     # --- the four RPC shapes, in "call" (no raise) form ---------------------------------
 
@@ -368,10 +509,28 @@ class AsyncConnectClient:
     ) -> UnaryOutput[ResT]:
         """Call a unary method; the outcome, including any error, is in the result."""
         self._check_get(method, use_get)
+        chain = self._chain
+        if chain is None:
+            data = self._codec.encode(request)
+            return await self._unary_output(
+                method, _StartArgs(None, data, extra_headers, timeout_seconds, use_get)
+            )
+        try:
+            call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
+        except ConnectError as exc:
+            return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
+        try:
+            request = await chain.request(call, request)  # type: ignore[assignment]
+        except BaseException as exc:
+            await chain.end(call, _interrupted(exc))
+            if isinstance(exc, ConnectError):
+                return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
+            raise
         data = self._codec.encode(request)
-        return await self._unary_output(
-            method, _StartArgs(None, data, extra_headers, timeout_seconds, use_get)
+        start: _StartArgs[ReqT] = _StartArgs(
+            None, data, call.request_headers, timeout_seconds, use_get
         )
+        return await self._unary_through(chain, call, method, start)
 
     async def call_client_stream(
         self,
@@ -382,10 +541,21 @@ class AsyncConnectClient:
         timeout_seconds: float | None = None,
     ) -> UnaryOutput[ResT]:
         """Call a client-streaming method; the outcome is in the result."""
-        body = self._stream_body(requests)
-        return await self._unary_output(
-            method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
+        chain = self._chain
+        if chain is None:
+            body = self._stream_body(requests)
+            return await self._unary_output(
+                method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
+            )
+        try:
+            call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
+        except ConnectError as exc:
+            return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
+        body = self._stream_body(self._intercept_requests(chain, call, requests))
+        start: _StartArgs[ReqT] = _StartArgs(
+            body, None, call.request_headers, timeout_seconds, False
         )
+        return await self._unary_through(chain, call, method, start)
 
     async def call_server_stream(
         self,
@@ -396,11 +566,23 @@ class AsyncConnectClient:
         timeout_seconds: float | None = None,
     ) -> StreamOutput[ResT]:
         """Call a server-streaming method; iterate the result for responses."""
+        chain = self._chain
+        call = None
+        if chain is not None:
+            try:
+                call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
+                request = await chain.request(call, request)  # type: ignore[assignment]
+            except ConnectError as exc:
+                if call is not None:
+                    await chain.end(call, exc)
+                return _failed_stream(method, self._codec, exc)
+            extra_headers = call.request_headers
         data = self._codec.encode(request)
         body = self._protocol.encode_stream_message(data, self._compression_for(len(data)))
-        return await self._stream_output(
-            method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
-        )
+        start: _StartArgs[ReqT] = _StartArgs(body, None, extra_headers, timeout_seconds, False)
+        if chain is None or call is None:
+            return await self._stream_output(method, start)
+        return await self._stream_through(chain, call, method, start)
 
     async def call_bidi_stream(
         self,
@@ -411,10 +593,21 @@ class AsyncConnectClient:
         timeout_seconds: float | None = None,
     ) -> StreamOutput[ResT]:
         """Call a bidi method (half-duplex over HTTP/1.1: requests are sent, then read)."""
-        body = self._stream_body(requests)
-        return await self._stream_output(
-            method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
+        chain = self._chain
+        if chain is None:
+            body = self._stream_body(requests)
+            return await self._stream_output(
+                method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
+            )
+        try:
+            call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
+        except ConnectError as exc:
+            return _failed_stream(method, self._codec, exc)
+        body = self._stream_body(self._intercept_requests(chain, call, requests))
+        start: _StartArgs[ReqT] = _StartArgs(
+            body, None, call.request_headers, timeout_seconds, False
         )
+        return await self._stream_through(chain, call, method, start)
 
     # --- the raising forms ------------------------------------------------------------
 
@@ -486,6 +679,25 @@ class AsyncConnectClient:
                 method, requests, extra_headers=extra_headers, timeout_seconds=timeout_seconds
             )
         )
+
+
+def _failed_stream(
+    method: MethodInfo[ReqT, ResT], codec: Codec, error: ConnectError
+) -> StreamOutput[ResT]:
+    empty: _Call[ResT] = _Call(None, None, codec, method.output, CIMultiDict())
+    return StreamOutput(empty, detached(error))
+
+
+async def _requests_through(
+    chain: InterceptorChain, call: Call, requests: StreamInput[ReqT]
+) -> AsyncIterator[ReqT]:
+    """The caller's request messages, each through the interceptors' ``on_request``."""
+    if isinstance(requests, AsyncIterable):
+        async for message in requests:
+            yield await chain.request(call, message)  # type: ignore[misc]
+    else:
+        for message in requests:
+            yield await chain.request(call, message)  # type: ignore[misc]
 
 
 async def _raise_at_end(start: Awaitable[StreamOutput[ResT]]) -> AsyncIterator[ResT]:

@@ -667,6 +667,8 @@ class ConnectServerProtocol(ServerProtocol):
     """The Connect protocol, server side: bare unary messages with JSON errors, enveloped
     streams ending in an end-of-stream message, and GET for side-effect-free methods."""
 
+    name = "connect"
+
     def serves(self, media_type: str) -> bool:
         return media_type.startswith("application/") and (
             media_type[len("application/") :] in CODECS

@@ -318,6 +318,7 @@ class GrpcServerProtocol(ServerProtocol):
 
     def __init__(self, *, web: bool) -> None:
         self._web = web
+        self.name = "grpc-web" if web else "grpc"
 
     def serves(self, media_type: str) -> bool:
         parsed = parse_grpc_content_type(media_type)

@@ -124,6 +124,9 @@ def encode_headers(headers: Iterable[tuple[str, str]]) -> RawHeaders:
 class ServerProtocol(abc.ABC):
     """One wire protocol, server side."""
 
+    name: str
+    """``"connect"``, ``"grpc"`` or ``"grpc-web"``: what interceptors and handlers see."""
+
     @abc.abstractmethod
     def serves(self, media_type: str) -> bool:
         """Whether this protocol serves requests of ``media_type`` (lower-case, no params)."""

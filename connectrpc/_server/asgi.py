@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from google.protobuf.message import Message
 from multidict import CIMultiDict
 
 from connectrpc._aio.deadline import Deadline, IdleTimer
+from connectrpc._aio.interceptors import InterceptorChain
 from connectrpc._core import compression as _compression
 from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
 from connectrpc._core.codec import CodecError
 from connectrpc._core.envelope import MessageReader, encode_message
 from connectrpc._core.error import ConnectError, detached
+from connectrpc._core.interceptor import Interceptor
 from connectrpc._protocol.connect import (
     ConnectServerProtocol,
     http_error_response,
@@ -35,6 +38,7 @@ from connectrpc._protocol.grpc import GrpcServerProtocol
 from connectrpc._protocol.server import HTTPError, InvalidHeaderError, RequestPlan, ServerProtocol
 from connectrpc._server.context import RequestContext
 from connectrpc._server.handler import Handler
+from connectrpc._server.intercept import ClientGoneError, intercept
 from connectrpc._server.stream_writer import BatchingSender
 from connectrpc.method import StreamType
 
@@ -67,6 +71,8 @@ class ServerOptions:
             treated as gone and the call abandoned: a client that stops reading (or a server
             that lost the connection without telling the app) cannot keep a handler task
             alive forever. ``None`` waits forever.
+        interceptors: run around every handler, the first one outermost
+            (``connectrpc.interceptors``).
     """
 
     read_max_bytes: int | None = 4 * 1024 * 1024
@@ -74,6 +80,10 @@ class ServerOptions:
     compress_min_bytes: int = 1024
     read_idle_timeout: float | None = 60.0
     send_idle_timeout: float | None = 60.0
+    interceptors: Sequence[Interceptor] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interceptors", tuple(self.interceptors))
 
 
 _PROTOCOL_HEADERS = frozenset(
@@ -106,8 +116,7 @@ def _enforced(timeout: float | None) -> float | None:
     return None if timeout is None else timeout + _DEADLINE_TRUNCATION
 
 
-class _ClientGoneError(Exception):
-    """The client disconnected, or stopped reading; there is nobody to answer."""
+_ClientGoneError = ClientGoneError
 
 
 def _bounded_send(send: Send, timer: IdleTimer | None) -> Send:
@@ -375,12 +384,14 @@ class ConnectASGIApplication:
         self, handlers: Sequence[Handler], *, options: ServerOptions | None = None
     ) -> None:
         self._options = options = options or ServerOptions()
+        self._handlers = tuple(handlers)
         self._routes: dict[str, Handler] = {}
-        for handler in handlers:
+        chain = InterceptorChain.build(options.interceptors)
+        for handler in self._handlers:
             procedure = handler.method.procedure
             if procedure in self._routes:
                 raise ValueError(f"two handlers for {procedure}")
-            self._routes[procedure] = handler
+            self._routes[procedure] = handler if chain is None else intercept(handler, chain)
         if options.compressions is None:
             self._compressions = _compression.available()
         else:
@@ -393,6 +404,12 @@ class ConnectASGIApplication:
     def procedures(self) -> tuple[str, ...]:
         """The HTTP paths this application serves."""
         return tuple(self._routes)
+
+    @property
+    def handlers(self) -> tuple[Handler, ...]:
+        """The handlers this application serves, in the order given: pass them, with
+        others, to a new ``ConnectASGIApplication`` to serve several services in one app."""
+        return self._handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -468,6 +485,7 @@ class ConnectASGIApplication:
             (client[0], client[1]) if client else None,
             plan.timeout,
             scope.get("query_string", b""),
+            protocol.name,
         )
         if plan.error is not None:
             await body.drain(None)
@@ -612,13 +630,16 @@ class ConnectASGIApplication:
                     await emit(await handler.fn(request, ctx))
                 elif kind is StreamType.CLIENT_STREAM:
                     await emit(await handler.fn(requests, ctx))
-                elif kind is StreamType.SERVER_STREAM:
-                    request = await requests.single(method.procedure)
-                    async for response in handler.fn(request, ctx):
-                        await emit(response)
                 else:
-                    async for response in handler.fn(requests, ctx):
-                        await emit(response)
+                    if kind is StreamType.SERVER_STREAM:
+                        responses = handler.fn(await requests.single(method.procedure), ctx)
+                    else:
+                        responses = handler.fn(requests, ctx)
+                    # Closed here, not by the garbage collector: the handler's finally
+                    # blocks (and interceptors' on_end) run now, in this task.
+                    async with contextlib.aclosing(responses):
+                        async for response in responses:
+                            await emit(response)
         except ConnectError as exc:
             error = detached(exc)
         except asyncio.CancelledError:

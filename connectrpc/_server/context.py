@@ -21,6 +21,7 @@ class RequestContext:
         method: the RPC being served.
         http_method: ``"POST"``, or ``"GET"`` for a Connect GET request.
         peer: ``(host, port)`` of the client when the server knows it.
+        protocol: ``"connect"``, ``"grpc"`` or ``"grpc-web"``.
         response_headers: headers to send; set them before the first response message of a
             stream, since headers go out with it.
         response_trailers: trailers to send at the end of the response.
@@ -35,6 +36,7 @@ class RequestContext:
         "http_method",
         "method",
         "peer",
+        "protocol",
         "response_headers",
         "response_trailers",
     )
@@ -47,8 +49,10 @@ class RequestContext:
         peer: tuple[str, int] | None,
         timeout: float | None,
         query_string: bytes = b"",
+        protocol: str = "connect",
     ) -> None:
         self.method = method
+        self.protocol = protocol
         self._query_string = query_string
         self._query: MultiDictProxy[str] | None = None
         self._raw_headers = raw_headers

@@ -33,6 +33,16 @@ ASGIApp = Callable[
 _END = object()
 
 
+class _CallerFailure:
+    """An exception raised by the caller's own request messages (their iterator, or an
+    interceptor's ``on_request``): the call fails with it as it is."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
 class _ASGIResponse(TransportResponse):
     def __init__(
         self,
@@ -60,6 +70,9 @@ class _ASGIResponse(TransportResponse):
         if item is _END:
             self._done = True
             return b""
+        if isinstance(item, _CallerFailure):
+            self._done = True
+            raise item.exc
         if isinstance(item, BaseException):
             raise ConnectError(Code.INTERNAL, f"application failed: {item!r}") from item
         assert isinstance(item, bytes)
@@ -127,10 +140,19 @@ class ASGITransport(AsyncTransport):
         disconnected = asyncio.Event()
         pump: asyncio.Task[None] | None = None
 
+        def caller_failed(exc: BaseException) -> None:
+            # The request cannot be completed: the app sees the client go away, and the
+            # call fails with the caller's exception.
+            body_q.put_nowait({"type": "http.disconnect"})
+            if not head.done():
+                head.set_exception(exc)
+            else:
+                out_q.put_nowait(_CallerFailure(exc))
+
         if isinstance(request.body, (bytes, bytearray)):
             body_q.put_nowait({"type": "http.request", "body": bytes(request.body)})
         else:
-            pump = asyncio.ensure_future(_pump(request.body, body_q))
+            pump = asyncio.ensure_future(_pump(request.body, body_q, caller_failed))
 
         body_done = False
 
@@ -185,7 +207,17 @@ class ASGITransport(AsyncTransport):
         return _ASGIResponse(status, headers, out_q, task, pump, disconnected, deadline)
 
 
-async def _pump(body: AsyncIterable[bytes], queue: asyncio.Queue[dict[str, Any]]) -> None:
-    async for chunk in body:
-        queue.put_nowait({"type": "http.request", "body": chunk, "more_body": True})
+async def _pump(
+    body: AsyncIterable[bytes],
+    queue: asyncio.Queue[dict[str, Any]],
+    failed: Callable[[BaseException], None],
+) -> None:
+    try:
+        async for chunk in body:
+            queue.put_nowait({"type": "http.request", "body": chunk, "more_body": True})
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        failed(exc)
+        return
     queue.put_nowait({"type": "http.request", "body": b"", "more_body": False})

@@ -453,17 +453,26 @@ class HTTP1Transport(AsyncTransport):
 
 
 async def _write_chunked(conn: _Connection, body: AsyncIterable[bytes]) -> None:
+    """Write ``body`` with chunked transfer coding. A failure of the connection is left for
+    the reader to report; an exception from ``body`` itself (the caller's messages, or an
+    interceptor's ``on_request``) fails the exchange with that exception, as it is."""
     transport = conn.transport
     assert transport is not None
-    try:
-        async for chunk in body:
-            if chunk:
-                transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+    chunks = body.__aiter__()
+    while True:
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            break
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            conn.fail(exc)
+            return
+        if chunk:
+            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            try:
                 await conn.drain()
-        transport.write(b"0\r\n\r\n")
-    except asyncio.CancelledError:
-        raise
-    except ConnectError:
-        pass  # the connection failed; the reader reports it
-    except BaseException as exc:
-        conn.fail(exc)
+            except ConnectError:
+                return  # the connection failed; the reader reports it
+    transport.write(b"0\r\n\r\n")

@@ -13,7 +13,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from connectrpc.client import AsyncConnectClient, HTTP1Transport
-from connectrpc.errors import Code
+from connectrpc.errors import Code, ConnectError
 from connectrpc.method import MethodInfo, StreamType
 from connectrpc.server import (
     ConnectASGIApplication,
@@ -251,5 +251,34 @@ async def test_http1_transport_bounds_connections_per_origin() -> None:
         assert await client.unary(ECHO, S(value="after"), timeout_seconds=2) == S(value="after")
     finally:
         await client.close()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "http1"])
+async def test_a_request_stream_that_fails_fails_the_call_with_its_error(transport: str) -> None:
+    # The caller's request iterator (or an interceptor's on_request) raising mid-upload
+    # must end the call at once with that error, not leave the server waiting for the rest
+    # of the body until its read_idle_timeout.
+    app = make_app(EchoService())
+    url, stop, task = await _hypercorn(app)
+
+    async def requests() -> AsyncIterator[S]:
+        yield S(value="a")
+        await asyncio.sleep(0.05)
+        raise ConnectError(Code.INVALID_ARGUMENT, "the caller gave up")
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = _client(url, transport, session)
+            for _ in range(2):  # the connection (if kept) is still usable afterwards
+                out = await asyncio.wait_for(client.call_client_stream(CONCAT, requests()), 5)
+                err = out.error()
+                assert err is not None
+                assert err.code is Code.INVALID_ARGUMENT, err
+                assert err.message == "the caller gave up"
+                assert await client.unary(ECHO, S(value="after")) == S(value="after")
+            await client.close()
+    finally:
         stop.set()
         await asyncio.wait_for(task, 5)

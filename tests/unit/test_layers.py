@@ -102,6 +102,7 @@ def test_every_runtime_module_is_in_a_layer() -> None:
         "cors.py",
         "errors.py",
         "headers.py",
+        "interceptors.py",
         "hypercorn.py",
         "method.py",
         "server.py",

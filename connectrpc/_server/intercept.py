@@ -1,0 +1,112 @@
+"""Server interceptors: each handler wrapped once, at app construction, in the chain.
+
+The wrapper runs ``on_start`` before the handler, passes every request message through
+``on_request`` and every response message through ``on_response``, and runs ``on_end`` once
+with the call's outcome: the handler's ``ConnectError``, ``deadline_exceeded`` or
+``canceled`` when the handler was cancelled, ``internal`` for any other exception. A
+``ConnectError`` raised by a hook is answered like one raised by the handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.protobuf.message import Message
+from multidict import CIMultiDict
+
+from connectrpc._aio.interceptors import InterceptorChain
+from connectrpc._core.code import Code
+from connectrpc._core.error import ConnectError
+from connectrpc._core.interceptor import Call, Peer
+from connectrpc._server.context import RequestContext
+from connectrpc._server.handler import Handler
+from connectrpc.method import StreamType
+
+__all__ = ["ClientGoneError", "intercept"]
+
+
+class ClientGoneError(Exception):
+    """The client disconnected, or stopped reading; there is nobody to answer."""
+
+
+def _call(handler: Handler, ctx: RequestContext) -> Call:
+    peer = ctx.peer
+    return Call(
+        handler.method,
+        is_client=False,
+        protocol=ctx.protocol,
+        peer=None if peer is None else Peer(peer[0], peer[1]),
+        timeout=ctx.timeout_remaining(),
+        request_headers=CIMultiDict(ctx.request_headers),
+        response_headers=ctx.response_headers,
+        response_trailers=ctx.response_trailers,
+    )
+
+
+def _outcome(exc: BaseException, ctx: RequestContext) -> ConnectError:
+    if isinstance(exc, ConnectError):
+        return exc
+    if isinstance(exc, (ClientGoneError, GeneratorExit)) or not isinstance(exc, Exception):
+        if ctx.timeout_remaining() == 0:
+            return ConnectError(Code.DEADLINE_EXCEEDED, "the deadline was exceeded")
+        return ConnectError(Code.CANCELED, "the call was cancelled")
+    return ConnectError(Code.INTERNAL, "internal error")
+
+
+async def _requests_through(
+    chain: InterceptorChain, call: Call, requests: AsyncIterator[Message]
+) -> AsyncIterator[Message]:
+    async for message in requests:
+        yield await chain.request(call, message)
+
+
+def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
+    """``handler`` with ``chain`` around it."""
+    fn = handler.fn
+    kind = handler.method.stream_type
+
+    if kind is StreamType.UNARY or kind is StreamType.CLIENT_STREAM:
+        unary_request = kind is StreamType.UNARY
+
+        async def unary_response(request: Any, ctx: RequestContext) -> Message:
+            call = _call(handler, ctx)
+            await chain.start(call)
+            try:
+                if unary_request:
+                    request = await chain.request(call, request)
+                elif chain.intercepts_requests:
+                    request = _requests_through(chain, call, request)
+                response = await chain.response(call, await fn(request, ctx))
+            except BaseException as exc:
+                await chain.end(call, _outcome(exc, ctx))
+                raise
+            await chain.end(call, None)
+            return response
+
+        return Handler(handler.method, unary_response)
+
+    unary_request = kind is StreamType.SERVER_STREAM
+
+    async def stream_response(request: Any, ctx: RequestContext) -> AsyncIterator[Message]:
+        call = _call(handler, ctx)
+        await chain.start(call)
+        try:
+            if unary_request:
+                request = await chain.request(call, request)
+            elif chain.intercepts_requests:
+                request = _requests_through(chain, call, request)
+            responses = fn(request, ctx)
+            try:
+                async for response in responses:
+                    yield await chain.response(call, response)
+            finally:
+                aclose = getattr(responses, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        except BaseException as exc:
+            await chain.end(call, _outcome(exc, ctx))
+            raise
+        await chain.end(call, None)
+
+    return Handler(handler.method, stream_response)
