@@ -3,6 +3,7 @@
 import aiohttp
 
 from connectrpc._client.async_client import AsyncConnectClient, ClientOptions
+from connectrpc._client.bidi_stream import BidiCall, BidiStream
 from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
 from connectrpc._transports.http1 import HTTP1Transport
 
@@ -12,6 +13,8 @@ HTTPClient = aiohttp.ClientSession | AsyncTransport
 __all__ = [
     "AsyncConnectClient",
     "AsyncTransport",
+    "BidiCall",
+    "BidiStream",
     "ClientOptions",
     "HTTP1Transport",
     "HTTPClient",

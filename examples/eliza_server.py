@@ -43,8 +43,10 @@ from hypercorn.config import Config
 
 from connectrpc.cors import CORSMiddleware
 from connectrpc.errors import Code, ConnectError
+from connectrpc.health import HealthChecker, ServingStatus, health_handlers
 from connectrpc.hypercorn import patch_hypercorn_h2
-from connectrpc.server import RequestContext
+from connectrpc.reflection import reflection_handlers
+from connectrpc.server import ConnectASGIApplication, RequestContext
 
 __all__ = [
     "ELIZA_VERSION",
@@ -132,11 +134,21 @@ class ElizaService(eliza_connect.ElizaService):
 
 
 def asgi_app(
-    service: ElizaService, *, cors_origins: Sequence[str] = ()
-) -> eliza_connect.ElizaServiceASGIApplication | CORSMiddleware:
-    """The ASGI application serving ``service``; with ``cors_origins``, wrapped in CORS so
-    that browser pages on those origins can call it and read Eliza's own headers."""
-    app = eliza_connect.ElizaServiceASGIApplication(service)
+    service: ElizaService,
+    *,
+    cors_origins: Sequence[str] = (),
+    checker: HealthChecker | None = None,
+) -> ConnectASGIApplication | CORSMiddleware:
+    """The ASGI application serving ``service`` with gRPC health checking (from ``checker``;
+    by default the server and Eliza are SERVING) and server reflection, so grpcurl and
+    ``buf curl`` need no .proto files; with ``cors_origins``, wrapped in CORS so that browser
+    pages on those origins can call it and read Eliza's own headers."""
+    if checker is None:
+        checker = HealthChecker()
+        checker.set_status(eliza_connect.ElizaServiceMethods.SAY.service, ServingStatus.SERVING)
+    eliza = eliza_connect.ElizaServiceASGIApplication(service)
+    services = [*eliza.handlers, *health_handlers(checker)]
+    app = ConnectASGIApplication([*services, *reflection_handlers(services)])
     if not cors_origins:
         return app
     return CORSMiddleware(
@@ -206,12 +218,20 @@ async def run(
     config = make_config(sock, tls_cert=tls_cert, tls_key=tls_key)
     if config.ssl_enabled:
         config.create_ssl_context()  # fail now, not after announcing the URL, on a bad cert
-    app = asgi_app(ElizaService(seed, pause=pause), cors_origins=cors_origins)
+    checker = HealthChecker()
+    checker.set_status(eliza_connect.ElizaServiceMethods.SAY.service, ServingStatus.SERVING)
+    app = asgi_app(ElizaService(seed, pause=pause), cors_origins=cors_origins, checker=checker)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def begin_shutdown() -> None:
+        # Health watchers (load balancers) hear NOT_SERVING before the connections close.
+        checker.shutdown()
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, begin_shutdown)
     # The socket is already listening, so clients may connect as soon as they see the URL.
     print(f"listening on {url}", flush=True)
     try:

@@ -21,6 +21,16 @@ if [[ ! -x "${buf_bin}" ]] || [[ "$("${buf_bin}" --version 2>/dev/null)" != "${B
     go install "github.com/bufbuild/buf/cmd/buf@${BUF_VERSION}"
 fi
 
+# grpcurl, for the reflection and health tests (a Go build from the module proxy). Its
+# -version says nothing for a `go install` build, so the version is read from the binary.
+GRPCURL_VERSION="v1.9.4"
+grpcurl_bin="$(go env GOPATH)/bin/grpcurl"
+if [[ ! -x "${grpcurl_bin}" ]] \
+    || [[ "$(go version -m "${grpcurl_bin}" 2>/dev/null | awk '$1 == "mod" { print $3; exit }')" != "${GRPCURL_VERSION}" ]]; then
+    echo "setup: installing grpcurl ${GRPCURL_VERSION} with go install" >&2
+    go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@${GRPCURL_VERSION}"
+fi
+
 # The browser test (tests/browser): its npm packages, pinned by package-lock.json, and Debian's
 # Chromium, which playwright-core drives (it never downloads a browser of its own).
 if [[ ! -d tests/browser/node_modules ]] || [[ tests/browser/package-lock.json -nt tests/browser/node_modules ]]; then

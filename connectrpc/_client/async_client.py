@@ -49,6 +49,7 @@ _DEFAULT_READ_MAX_BYTES = 64 * 1024 * 1024
 _PROTOCOLS: dict[str, Callable[[Codec, tuple[str, ...], str, int | None], ClientProtocol]] = {
     "connect": ConnectClientProtocol,
     "grpc-web": functools.partial(GrpcClientProtocol, web=True),
+    "grpc": functools.partial(GrpcClientProtocol, web=False),
 }
 _ERROR_BODY_MAX_BYTES = 4 * 1024 * 1024
 
@@ -58,8 +59,8 @@ class ClientOptions:
     """How a client talks to its server. Every field has a working default.
 
     Attributes:
-        protocol: the wire protocol: ``"connect"`` or ``"grpc-web"`` (``"grpc"`` needs an
-            HTTP/2 transport, which is planned).
+        protocol: the wire protocol: ``"connect"``, ``"grpc-web"`` or ``"grpc"`` (which
+            needs HTTP/2 with trailers: ``HTTP2Transport``).
         codec: ``"proto"`` (binary protobuf) or ``"json"`` (protobuf's canonical JSON).
         send_compression: compress request messages with this (``"gzip"``, ``"br"``,
             ``"zstd"``), or ``None`` to send them uncompressed.
@@ -90,14 +91,8 @@ class ClientOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "interceptors", tuple(self.interceptors))
         if self.protocol not in _PROTOCOLS:
-            hint = (
-                " (gRPC needs HTTP/2 and trailers; this client's transports are HTTP/1.1 for "
-                "now: use 'grpc-web', which any gRPC-Web or Connect server speaks)"
-                if self.protocol == "grpc"
-                else ""
-            )
             raise ValueError(
-                f"unsupported protocol {self.protocol!r}: use one of {sorted(_PROTOCOLS)}{hint}"
+                f"unsupported protocol {self.protocol!r}: use one of {sorted(_PROTOCOLS)}"
             )
         if self.codec not in CODECS:
             raise ValueError(f"unknown codec {self.codec!r}: use one of {sorted(CODECS)}")
@@ -258,6 +253,12 @@ class AsyncConnectClient:
             self._transport: AsyncTransport = http_client
         else:
             self._transport = AiohttpTransport(http_client)
+        if options.protocol == "grpc" and not self._transport.supports_trailers:
+            raise ValueError(
+                f"gRPC needs HTTP/2 with trailers, which {type(self._transport).__name__} "
+                "cannot carry: pass connectrpc.client.HTTP2Transport() as the http_client, "
+                "or use protocol='grpc-web', which works over HTTP/1.1"
+            )
         accept = options.accept_compression
         if accept is None:
             accept = _compression.available()

@@ -28,7 +28,7 @@ for ``b`` and ``a`` only: each interceptor whose ``on_start`` ran sees exactly o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,11 +68,12 @@ class Call:
     """
 
     __slots__ = (
+        "_request_headers",
+        "_request_headers_source",
         "is_client",
         "method",
         "peer",
         "protocol",
-        "request_headers",
         "response_headers",
         "response_trailers",
         "state",
@@ -87,7 +88,7 @@ class Call:
         protocol: str,
         peer: Peer | None,
         timeout: float | None,
-        request_headers: CIMultiDict[str],
+        request_headers: CIMultiDict[str] | Callable[[], CIMultiDict[str]],
         response_headers: CIMultiDict[str] | None = None,
         response_trailers: CIMultiDict[str] | None = None,
     ) -> None:
@@ -96,7 +97,13 @@ class Call:
         self.protocol = protocol
         self.peer = peer
         self.timeout = timeout
-        self.request_headers = request_headers
+        # A server decodes the request headers only if an interceptor looks at them.
+        if callable(request_headers):
+            self._request_headers: CIMultiDict[str] | None = None
+            self._request_headers_source: Callable[[], CIMultiDict[str]] | None = request_headers
+        else:
+            self._request_headers = request_headers
+            self._request_headers_source = None
         self.response_headers: CIMultiDict[str] = (
             CIMultiDict() if response_headers is None else response_headers
         )
@@ -104,6 +111,18 @@ class Call:
             CIMultiDict() if response_trailers is None else response_trailers
         )
         self.state: dict[object, Any] = {}
+
+    @property
+    def request_headers(self) -> CIMultiDict[str]:
+        headers = self._request_headers
+        if headers is None:
+            assert self._request_headers_source is not None
+            headers = self._request_headers = self._request_headers_source()
+        return headers
+
+    @request_headers.setter
+    def request_headers(self, headers: CIMultiDict[str]) -> None:
+        self._request_headers = headers
 
     def __repr__(self) -> str:
         side = "client" if self.is_client else "server"

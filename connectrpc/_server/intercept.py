@@ -38,7 +38,7 @@ def _call(handler: Handler, ctx: RequestContext) -> Call:
         protocol=ctx.protocol,
         peer=None if peer is None else Peer(peer[0], peer[1]),
         timeout=ctx.timeout_remaining(),
-        request_headers=CIMultiDict(ctx.request_headers),
+        request_headers=lambda: CIMultiDict(ctx.request_headers),
         response_headers=ctx.response_headers,
         response_trailers=ctx.response_trailers,
     )

@@ -62,12 +62,20 @@ class _ASGIResponse(TransportResponse):
         self._disconnected = disconnected
         self._deadline = deadline
         self._done = False
+        self.received_trailers: CIMultiDict[str] | None = None
+
+    def trailers(self) -> CIMultiDict[str] | None:
+        return self.received_trailers
 
     async def read(self) -> bytes:
         if self._done:
             return b""
         item = await _wait(self._chunks.get(), self._deadline)
         if item is _END:
+            self._done = True
+            return b""
+        if isinstance(item, CIMultiDict):
+            self.received_trailers = item
             self._done = True
             return b""
         if isinstance(item, _CallerFailure):
@@ -102,6 +110,8 @@ async def _wait(aw: Awaitable[Any], deadline: float | None) -> Any:
 class ASGITransport(AsyncTransport):
     """Sends each request straight into ``app`` as an ASGI ``http`` scope."""
 
+    supports_trailers = True
+
     def __init__(
         self,
         app: ASGIApp,
@@ -133,6 +143,8 @@ class ASGITransport(AsyncTransport):
             ],
             "client": self._client,
             "server": (url.hostname or "testserver", url.port or 80),
+            # HTTP trailers (gRPC's status) as HTTP/2 servers deliver them.
+            "extensions": {"http.response.trailers": {}},
         }
         body_q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         out_q: asyncio.Queue[object] = asyncio.Queue()
@@ -166,17 +178,28 @@ class ASGITransport(AsyncTransport):
             await disconnected.wait()
             return {"type": "http.disconnect"}
 
+        trailers_announced = False
+        trailers: CIMultiDict[str] = CIMultiDict()
+
         async def send(msg: MutableMapping[str, Any]) -> None:
+            nonlocal trailers_announced
             if msg["type"] == "http.response.start":
                 headers: CIMultiDict[str] = CIMultiDict(
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in msg.get("headers", [])
                 )
+                trailers_announced = bool(msg.get("trailers", False))
                 head.set_result((msg["status"], headers))
             elif msg["type"] == "http.response.body":
                 if msg.get("body"):
                     out_q.put_nowait(bytes(msg["body"]))
-                if not msg.get("more_body", False):
+                if not msg.get("more_body", False) and not trailers_announced:
                     out_q.put_nowait(_END)
+            elif msg["type"] == "http.response.trailers":
+                trailers.extend(
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in msg.get("headers", [])
+                )
+                if not msg.get("more_trailers", False):
+                    out_q.put_nowait(trailers)
 
         async def run() -> None:
             try:

@@ -52,6 +52,9 @@ class AsyncTransport(abc.ABC):
     """Sends requests. Must raise ``TimeoutError`` when ``request.timeout`` expires and
     ``ConnectionError``-like ``OSError``s for network failures."""
 
+    supports_trailers: bool = False
+    """Whether responses can carry HTTP trailers (HTTP/2), which gRPC needs."""
+
     @abc.abstractmethod
     async def send(self, request: HTTPRequest) -> TransportResponse: ...
 

@@ -76,7 +76,7 @@ def make_client(
     return AsyncConnectClient("http://test:8080", ASGITransport(app), options=options)
 
 
-@pytest.fixture(params=["connect", "grpc-web"])
+@pytest.fixture(params=["connect", "grpc-web", "grpc"])
 def protocol(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

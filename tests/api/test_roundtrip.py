@@ -25,7 +25,7 @@ CODECS = ["proto", "json"]
 COMPRESSIONS = [None, "gzip", "br", "zstd", "deflate", "snappy"]
 
 
-@pytest.fixture(params=["connect", "grpc-web"])
+@pytest.fixture(params=["connect", "grpc-web", "grpc"])
 def protocol(request: pytest.FixtureRequest) -> str:
     """The client's protocol; the server speaks both (and gRPC)."""
     return str(request.param)

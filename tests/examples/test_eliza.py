@@ -32,6 +32,7 @@ from eliza_server import ELIZA_VERSION, ElizaService, asgi_app, bind_socket, mak
 from eliza_server import main as eliza_server_main
 from hypercorn.asyncio import serve
 
+from connectrpc.client import BidiStream
 from connectrpc.errors import Code, ConnectError
 from connectrpc.testing import ASGITransport
 
@@ -446,6 +447,21 @@ async def test_server_echoes_the_request_id_and_paces_the_introduction() -> None
             pass
     assert caught.value.code is Code.DEADLINE_EXCEEDED
     assert loop.time() - start < 1.0
+
+
+async def test_converse_step_by_step_with_a_bidi_stream_handle() -> None:
+    client = AsyncElizaServiceClient("http://test", ASGITransport(asgi_app(ElizaService(SEED))))
+    async with BidiStream.open(client.call_converse, timeout_seconds=10) as stream:
+        await stream.send(eliza_pb2.ConverseRequest(sentence="I feel sad"))
+        first = await stream.receive()
+        assert first is not None
+        assert first.sentence
+        await stream.send(eliza_pb2.ConverseRequest(sentence="goodbye"))
+        last = await stream.receive()
+        assert last is not None
+        assert await stream.receive() is None
+    assert stream.error() is None
+    assert stream.response_trailers()["eliza-turns"] == "2"
 
 
 async def test_server_cli_stop_helper() -> None:

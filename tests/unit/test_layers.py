@@ -103,12 +103,15 @@ def test_every_runtime_module_is_in_a_layer() -> None:
         "errors.py",
         "headers.py",
         "interceptors.py",
+        "health.py",
         "hypercorn.py",
         "method.py",
+        "reflection.py",
         "server.py",
         "streams.py",
         "testing.py",
         "unary.py",
+        "validate.py",
     }
     top_level = {p.name for p in PACKAGE.glob("*.py")}
     assert top_level == public

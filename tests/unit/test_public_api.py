@@ -10,6 +10,8 @@ PUBLIC = {
     "connectrpc": ["__version__"],
     "connectrpc.client": [
         "AsyncConnectClient",
+        "BidiCall",
+        "BidiStream",
         "AsyncTransport",
         "ClientOptions",
         "HTTP1Transport",
@@ -17,7 +19,26 @@ PUBLIC = {
         "HTTPRequest",
         "TransportResponse",
     ],
+    "connectrpc.cors": [
+        "ALLOWED_HEADERS",
+        "ALLOWED_METHODS",
+        "EXPOSED_HEADERS",
+        "CORSMiddleware",
+        "CORSPolicy",
+        "Preflight",
+    ],
     "connectrpc.errors": ["Code", "ConnectError", "ErrorDetail"],
+    "connectrpc.health": [
+        "HealthCheckRequest",
+        "HealthCheckResponse",
+        "HealthChecker",
+        "HealthListRequest",
+        "HealthListResponse",
+        "HealthMethods",
+        "ServingStatus",
+        "health_handlers",
+    ],
+    "connectrpc.interceptors": ["Call", "Interceptor", "Peer"],
     "connectrpc.headers": ["HeaderInput"],
     "connectrpc.method": [
         "RUNTIME_API_VERSION",
@@ -26,6 +47,7 @@ PUBLIC = {
         "StreamType",
         "require_runtime_api",
     ],
+    "connectrpc.reflection": ["ReflectionMethods", "reflection_handlers"],
     "connectrpc.server": [
         "ConnectASGIApplication",
         "Handler",
