@@ -6,6 +6,10 @@
 #   tools/bench.sh --quick    smoke test (2 short rounds, ~1-2 minutes)
 #   tools/bench.sh --only ours,official --rounds 3
 #   tools/bench.sh --profile  py-spy profiles of our client and server (benchmarks/profile.py)
+#   tools/bench.sh --interceptors [--quick]  only the interceptor/OpenTelemetry overhead
+#
+# A full or quick run ends with benchmarks/interceptors.py (interceptor and OpenTelemetry
+# overhead, in memory and over sockets), written to benchmarks/results/interceptors.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/benchmarks/setup.sh"
@@ -13,4 +17,15 @@ if [[ "${1:-}" == "--profile" ]]; then
   shift
   exec python3 "$ROOT/benchmarks/profile.py" "$@"
 fi
-exec python3 "$ROOT/benchmarks/run.py" "$@"
+interceptors() {
+  local quick=()
+  for arg in "$@"; do [[ "${arg}" == --quick ]] && quick=(--quick); done
+  (cd "$ROOT" && uv run python benchmarks/interceptors.py "${quick[@]}")
+}
+if [[ "${1:-}" == "--interceptors" ]]; then
+  shift
+  interceptors "$@"
+  exit
+fi
+python3 "$ROOT/benchmarks/run.py" "$@"
+interceptors "$@"

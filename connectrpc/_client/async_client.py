@@ -272,7 +272,7 @@ class AsyncConnectClient:
         )
         self._chain = InterceptorChain.build(options.interceptors)
         url = urllib.parse.urlsplit(self._base_url)
-        self._peer = Peer(url.hostname or "", url.port)
+        self._peer = Peer(url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""

@@ -65,11 +65,14 @@ class Call:
         response_headers / response_trailers: filled when the call ends (server: the
             handler's, which interceptors may add to in ``on_start``).
         state: per-call storage for interceptors, e.g. ``call.state[self] = span``.
+        exception: on the server, the exception a handler (or hook) raised when it was not
+            a ``ConnectError``, as ``on_end`` sees it; the client gets only ``internal``.
     """
 
     __slots__ = (
         "_request_headers",
         "_request_headers_source",
+        "exception",
         "is_client",
         "method",
         "peer",
@@ -111,6 +114,7 @@ class Call:
             CIMultiDict() if response_trailers is None else response_trailers
         )
         self.state: dict[object, Any] = {}
+        self.exception: BaseException | None = None
 
     @property
     def request_headers(self) -> CIMultiDict[str]:

@@ -44,13 +44,14 @@ def _call(handler: Handler, ctx: RequestContext) -> Call:
     )
 
 
-def _outcome(exc: BaseException, ctx: RequestContext) -> ConnectError:
+def _outcome(exc: BaseException, ctx: RequestContext, call: Call) -> ConnectError:
     if isinstance(exc, ConnectError):
         return exc
     if isinstance(exc, (ClientGoneError, GeneratorExit)) or not isinstance(exc, Exception):
         if ctx.timeout_remaining() == 0:
             return ConnectError(Code.DEADLINE_EXCEEDED, "the deadline was exceeded")
         return ConnectError(Code.CANCELED, "the call was cancelled")
+    call.exception = exc
     return ConnectError(Code.INTERNAL, "internal error")
 
 
@@ -79,7 +80,7 @@ def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
                     request = _requests_through(chain, call, request)
                 response = await chain.response(call, await fn(request, ctx))
             except BaseException as exc:
-                await chain.end(call, _outcome(exc, ctx))
+                await chain.end(call, _outcome(exc, ctx, call))
                 raise
             await chain.end(call, None)
             return response
@@ -105,7 +106,7 @@ def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
                 if aclose is not None:
                     await aclose()
         except BaseException as exc:
-            await chain.end(call, _outcome(exc, ctx))
+            await chain.end(call, _outcome(exc, ctx, call))
             raise
         await chain.end(call, None)
 

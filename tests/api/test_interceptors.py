@@ -206,11 +206,11 @@ async def test_short_circuit_skips_inner_interceptors_and_the_call(side: str) ->
 class Rewrite(Interceptor):
     """Changes messages both ways, asynchronously."""
 
-    async def on_request(self, call: Call, message: Message) -> Message:  # type: ignore[override]
+    async def on_request(self, call: Call, message: Message) -> Message:
         assert isinstance(message, S)
         return S(value=message.value + "+req")
 
-    async def on_response(self, call: Call, message: Message) -> Message:  # type: ignore[override]
+    async def on_response(self, call: Call, message: Message) -> Message:
         assert isinstance(message, S)
         return S(value=message.value + "+res")
 

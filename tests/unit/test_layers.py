@@ -106,6 +106,7 @@ def test_every_runtime_module_is_in_a_layer() -> None:
         "health.py",
         "hypercorn.py",
         "method.py",
+        "otel.py",
         "reflection.py",
         "server.py",
         "streams.py",
