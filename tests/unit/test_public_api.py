@@ -47,6 +47,7 @@ PUBLIC = {
         "StreamType",
         "require_runtime_api",
     ],
+    "connectrpc.otel": ["OpenTelemetryInterceptor"],
     "connectrpc.reflection": ["ReflectionMethods", "reflection_handlers"],
     "connectrpc.server": [
         "ConnectASGIApplication",
@@ -61,6 +62,7 @@ PUBLIC = {
     "connectrpc.streams": ["StreamInput", "StreamOutput"],
     "connectrpc.testing": ["ASGITransport"],
     "connectrpc.unary": ["UnaryOutput"],
+    "connectrpc.validate": ["ValidationInterceptor", "violations_of"],
 }
 
 
