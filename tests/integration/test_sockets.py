@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 import uvicorn
+from google.protobuf.message import Message
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from connectrpc.client import AsyncConnectClient, HTTP1Transport
+from connectrpc.client import AsyncConnectClient, ClientOptions, HTTP1Transport
 from connectrpc.errors import Code, ConnectError
+from connectrpc.interceptors import Call, Interceptor
 from connectrpc.method import MethodInfo, StreamType
 from connectrpc.server import (
     ConnectASGIApplication,
@@ -278,6 +280,67 @@ async def test_a_request_stream_that_fails_fails_the_call_with_its_error(transpo
                 assert err.code is Code.INVALID_ARGUMENT, err
                 assert err.message == "the caller gave up"
                 assert await client.unary(ECHO, S(value="after")) == S(value="after")
+            await client.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+class _Order(Interceptor):
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    def on_start(self, call: Call) -> None:
+        self.log.append(f"{self.name}:start")
+        if not call.is_client and call.request_headers.get("authorization") != "Bearer t":
+            raise ConnectError(Code.UNAUTHENTICATED, "no token")
+
+    def on_response(self, call: Call, message: Message) -> None:
+        self.log.append(f"{self.name}:response")
+
+    def on_end(self, call: Call, error: ConnectError | None) -> None:
+        self.log.append(f"{self.name}:end:{error.code.value if error else 'ok'}")
+
+
+class _Token(Interceptor):
+    def on_start(self, call: Call) -> None:
+        call.request_headers["authorization"] = "Bearer t"
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "http1"])
+async def test_interceptors_over_sockets(transport: str) -> None:
+    log: list[str] = []
+    app = make_app(EchoService(), ServerOptions(interceptors=[_Order("s", log)]))
+    url, stop, task = await _hypercorn(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            session_or_transport = HTTP1Transport() if transport == "http1" else session
+            client = AsyncConnectClient(
+                url,
+                session_or_transport,
+                options=ClientOptions(interceptors=[_Order("c", log), _Token()]),
+            )
+            got = [m.value async for m in client.server_stream(SPLIT, S(value="ab"))]
+            assert got == ["a", "b"]
+            # Each side in order (how the two sides interleave is up to the scheduler).
+            assert log[:2] == ["c:start", "s:start"]
+            assert [e for e in log if e.startswith("s:")] == [
+                "s:start",
+                "s:response",
+                "s:response",
+                "s:end:ok",
+            ]
+            assert [e for e in log if e.startswith("c:")] == [
+                "c:start",
+                "c:response",
+                "c:response",
+                "c:end:ok",
+            ]
+            refused = AsyncConnectClient(url, session_or_transport)
+            out = await refused.call_unary(ECHO, S(value="x"))
+            err = out.error()
+            assert err is not None
+            assert err.code is Code.UNAUTHENTICATED
             await client.close()
     finally:
         stop.set()
