@@ -141,6 +141,11 @@ CONFIGS = [
     ),
     Config("gogrpc_grpc", "connect-go gRPC → grpc.aio", "go", "grpc", protocol="grpc"),
     Config("gogrpc_go", "connect-go gRPC → connect-go h2c", "go", "go", protocol="grpc"),
+    # Our HTTP/2 gRPC client against grpc.aio's and connect-go's servers, side by side with
+    # grpc.aio's own client (C-core) against the same servers.
+    Config("oursgrpc_grpc", "ours gRPC (HTTP2Transport) → grpc.aio", "ours_grpc", "grpc"),
+    Config("oursgrpc_go", "ours gRPC (HTTP2Transport) → connect-go h2c", "ours_grpc", "go"),
+    Config("grpc_go", "grpc.aio → connect-go h2c", "grpc", "go"),
 ]
 
 # The sections after the main table: configurations (rows), the (ours, peer) pairs whose
@@ -165,6 +170,36 @@ class Section:
 
 
 SECTIONS = [
+    Section(
+        "h2client",
+        "Our HTTP/2 gRPC client against grpc.aio's client (C-core)",
+        (
+            "Each client calls the same server over HTTP/2 cleartext: grpc.aio's server, and "
+            "connect-go's. Our client is `ClientOptions(protocol='grpc')` over `HTTP2Transport`, "
+            "every call multiplexed on one connection, as grpc.aio's channel does.",
+            "Client CPU per call from the sequential run: 'CPU per 10k unary' is this × 10,000.",
+        ),
+        ("grpc", "oursgrpc_grpc", "grpc_go", "oursgrpc_go"),
+        (("oursgrpc_grpc", "grpc"), ("oursgrpc_go", "grpc_go")),
+        (
+            "unary_seq_cps",
+            "unary_c32_cps",
+            "stream_small",
+            "stream_large",
+            "upload_small",
+            "client_us_seq",
+            "client_us_c32",
+        ),
+        (
+            ("unary_seq_cps", ">=", 1.0, "sequential unary ≥ 1.0× grpc.aio's client"),
+            ("unary_c32_cps", ">=", 1.0, "unary c=32 ≥ 1.0× grpc.aio's client"),
+            ("stream_small", ">=", 5.0, "small server stream ≥ 5× grpc.aio's client"),
+            ("upload_small", ">=", 5.0, "small client stream ≥ 5× grpc.aio's client"),
+            ("stream_large", ">=", 1.0, "1 MiB server stream ≥ 1.0× grpc.aio's client"),
+            ("client_us_seq", "<=", 0.8, "client CPU per 10k unary ≤ 0.8× grpc.aio's"),
+        ),
+        ("grpc", "grpc_go"),
+    ),
     Section(
         "grpc",
         "gRPC: grpc.aio's client → our app over h2c, and → grpc.aio's server",
@@ -406,7 +441,7 @@ def python_of(venv: str) -> str:
 
 
 # Clients that run in our venv with our generated code.
-_OUR_CLIENTS = ("raw", "ours_http1")
+_OUR_CLIENTS = ("raw", "ours_http1", "ours_grpc")
 
 
 def gen_path(impl: str) -> str:

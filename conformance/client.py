@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import ssl
 import struct
@@ -38,7 +39,14 @@ from connectrpc_conformance.v1 import service_pb2 as service
 from google.protobuf.message import DecodeError, Message
 from multidict import CIMultiDict
 
-from connectrpc.client import AsyncConnectClient, ClientOptions, HTTP1Transport
+from connectrpc.client import (
+    AsyncConnectClient,
+    AsyncTransport,
+    BidiStream,
+    ClientOptions,
+    HTTP1Transport,
+    HTTP2Transport,
+)
 from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.streams import StreamOutput
@@ -103,23 +111,28 @@ METHODS: dict[int, dict[str, MethodInfo[Any, Any]]] = {
     config.STREAM_TYPE_CLIENT_STREAM: {CLIENT_STREAM.name: CLIENT_STREAM},
     config.STREAM_TYPE_SERVER_STREAM: {SERVER_STREAM.name: SERVER_STREAM},
     config.STREAM_TYPE_HALF_DUPLEX_BIDI_STREAM: {BIDI_STREAM.name: BIDI_STREAM},
+    config.STREAM_TYPE_FULL_DUPLEX_BIDI_STREAM: {BIDI_STREAM.name: BIDI_STREAM},
 }
 DEFAULT_METHOD = {
     config.STREAM_TYPE_UNARY: UNARY.name,
     config.STREAM_TYPE_CLIENT_STREAM: CLIENT_STREAM.name,
     config.STREAM_TYPE_SERVER_STREAM: SERVER_STREAM.name,
     config.STREAM_TYPE_HALF_DUPLEX_BIDI_STREAM: BIDI_STREAM.name,
+    config.STREAM_TYPE_FULL_DUPLEX_BIDI_STREAM: BIDI_STREAM.name,
 }
 
 CODECS = {config.CODEC_PROTO: "proto", config.CODEC_JSON: "json"}
-# Which client transport to test: "aiohttp" (an aiohttp.ClientSession, the default) or
-# "http1" (connectrpc.client.HTTP1Transport). tools/conformance.sh runs both.
+# Which client transport to test: "aiohttp" (an aiohttp.ClientSession, the default),
+# "http1" (connectrpc.client.HTTP1Transport) or "http2" (HTTP2Transport for HTTP/2 calls,
+# HTTP1Transport for HTTP/1.1 ones). tools/conformance.sh runs all three.
 TRANSPORT = os.environ.get("CONFORMANCE_CLIENT_TRANSPORT", "aiohttp")
 
 PROTOCOLS: dict[int, str] = {
     config.PROTOCOL_CONNECT: "connect",
     config.PROTOCOL_GRPC_WEB: "grpc-web",
 }
+if TRANSPORT == "http2":
+    PROTOCOLS[config.PROTOCOL_GRPC] = "grpc"
 
 COMPRESSIONS: dict[int, str | None] = {
     config.COMPRESSION_UNSPECIFIED: None,
@@ -330,6 +343,45 @@ def fill_unary(output: UnaryOutput[Any], outcome: Outcome) -> None:
         outcome.payloads.append(payload_of(output.message()))
 
 
+async def _full_duplex(
+    stream: BidiStream[Any, Any],
+    messages: Sequence[Any],
+    delay_ms: int,
+    after: int,
+    outcome: Outcome,
+    canceller: Canceller,
+) -> None:
+    """Send each request and read one response after it, as the reference client does; a
+    send refused because the call ended, or a read that ends the stream, stops the loop
+    (then the outcome has the error, headers and trailers)."""
+    for index, message in enumerate(messages):
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
+        try:
+            await stream.send(message)
+        except ConnectError:
+            await stream.receive()
+            error = stream.error()
+            outcome.error = to_error(error) if error is not None else None
+            outcome.num_unsent = len(messages) - index
+            outcome.headers = await stream.response_headers()
+            outcome.trailers = stream.response_trailers()
+            return
+        reply = await stream.receive()
+        if not outcome.headers:
+            outcome.headers = await stream.response_headers()
+        if reply is None:
+            error = stream.error()
+            if error is not None:
+                outcome.error = to_error(error)
+            outcome.trailers = stream.response_trailers()
+            return
+        outcome.payloads.append(payload_of(reply))
+        if after and len(outcome.payloads) == after:
+            canceller.cancel()
+            await asyncio.sleep(0)  # the cancellation lands here
+
+
 async def run_rpc(
     client: AsyncConnectClient, req: compat.ClientCompatRequest
 ) -> compat.ClientResponseResult:
@@ -405,7 +457,8 @@ async def run_rpc(
         if outcome.error is not None:
             outcome.num_unsent = requests.unsent
 
-    else:  # half-duplex bidi: over HTTP/1.1 all requests go out before any response is read
+    elif stream_type == config.STREAM_TYPE_HALF_DUPLEX_BIDI_STREAM:
+        # Half-duplex: all requests go out before any response is read.
         requests = RequestStream(messages, req.request_delay_ms, cancel, canceller)
 
         async def bidi_stream() -> None:
@@ -418,6 +471,43 @@ async def run_rpc(
         await canceller.run(bidi_stream(), outcome)
         if outcome.error is not None:
             outcome.num_unsent = requests.unsent
+
+    else:  # full-duplex: one response read after each request sent, through a BidiStream
+        after = (
+            cancel.after_num_responses
+            if cancel is not None and timing == "after_num_responses"
+            else 0
+        )
+
+        async def full_duplex() -> None:
+            stream = BidiStream.open(
+                functools.partial(client.call_bidi_stream, method),
+                extra_headers=headers,
+                timeout_seconds=timeout,
+            )
+            try:
+                await _full_duplex(
+                    stream, messages, req.request_delay_ms, after, outcome, canceller
+                )
+                if outcome.error is not None:
+                    return
+                if timing == "before_close_send":
+                    canceller.cancel()
+                    await asyncio.sleep(0)  # the cancellation lands here
+                stream.close_send()
+                if timing == "after_close_send_ms":
+                    canceller.cancel_later(cancel.after_close_send_ms if cancel else 0)
+                async for message in stream:
+                    outcome.payloads.append(payload_of(message))
+                outcome.headers = await stream.response_headers()
+                error = stream.error()
+                if error is not None:
+                    outcome.error = to_error(error)
+                outcome.trailers = stream.response_trailers()
+            finally:
+                await stream.close()
+
+        await canceller.run(full_duplex(), outcome)
 
     return outcome.result()
 
@@ -446,7 +536,12 @@ def client_options(req: compat.ClientCompatRequest) -> ClientOptions:
     protocol = PROTOCOLS.get(req.protocol)
     if protocol is None:
         raise UnsupportedRequestError(f"protocol {config.Protocol.Name(req.protocol)} unsupported")
-    if req.http_version != config.HTTP_VERSION_1:
+    versions = (
+        (config.HTTP_VERSION_1, config.HTTP_VERSION_2)
+        if TRANSPORT == "http2"
+        else (config.HTTP_VERSION_1,)
+    )
+    if req.http_version not in versions:
         raise UnsupportedRequestError(f"{config.HTTPVersion.Name(req.http_version)} unsupported")
     codec = CODECS.get(req.codec)
     if codec is None:
@@ -470,8 +565,12 @@ async def handle(req: compat.ClientCompatRequest) -> compat.ClientCompatResponse
         tls = ssl_context(req)
         scheme = "https" if tls is not None else "http"
         base_url = f"{scheme}://{req.host}:{req.port}"
-        if TRANSPORT == "http1":
-            transport = HTTP1Transport(ssl_context=tls)
+        if TRANSPORT in ("http1", "http2"):
+            transport: AsyncTransport = (
+                HTTP2Transport(ssl_context=tls)
+                if req.http_version == config.HTTP_VERSION_2
+                else HTTP1Transport(ssl_context=tls)
+            )
             try:
                 client = AsyncConnectClient(base_url, transport, options=options)
                 response.response.CopyFrom(await run_rpc(client, req))

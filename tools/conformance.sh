@@ -92,11 +92,15 @@ run_suite() {
 
 status=0
 if [[ "${mode}" == client || "${mode}" == all ]]; then
-    # The client suite runs once per client transport: an aiohttp session, then ours.
-    for transport in aiohttp http1; do
+    # The client suite runs once per client transport: an aiohttp session and HTTP1Transport
+    # (HTTP/1.1: Connect and gRPC-Web), then HTTP2Transport, with its own config
+    # (client-config-http2.yaml: every protocol, HTTP/1.1 and HTTP/2, full-duplex bidi).
+    for transport in ${CONFORMANCE_CLIENT_TRANSPORTS:-aiohttp http1 http2}; do
         echo "conformance: client transport ${transport}" >&2
+        suffix=""
+        [[ "${transport}" == http2 ]] && suffix="-http2"
         CONFORMANCE_CLIENT_TRANSPORT="${transport}" LOG_SUFFIX="-${transport}" \
-            run_suite client conformance/client.py || status=$?
+            CONF_SUFFIX="${suffix}" run_suite client conformance/client.py || status=$?
     done
 fi
 if [[ "${mode}" == server || "${mode}" == all ]]; then

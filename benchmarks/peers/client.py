@@ -229,9 +229,29 @@ class OursHTTP1(Ours):
         )
 
 
+class OursGrpc(Ours):
+    """Our gRPC client on HTTP2Transport: every call multiplexed on one h2c connection."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        from connectrpc.client import AsyncConnectClient, ClientOptions, HTTP2Transport
+
+        self.client = AsyncConnectClient(
+            url,
+            HTTP2Transport(),
+            options=ClientOptions(
+                protocol="grpc",
+                send_compression=None,
+                accept_compression=(),
+                read_max_bytes=64 << 20,
+            ),
+        )
+
+
 ADAPTERS = {
     "ours": Ours,
     "ours_http1": OursHTTP1,
+    "ours_grpc": OursGrpc,
     "official": Official,
     "grpc": Grpc,
     "raw": Raw,

@@ -494,6 +494,11 @@ class GrpcWebResponseDecoder(ResponseDecoder):
         if incomplete is not None:
             raise incomplete
         if not self._ended:
+            if not self._web and trailers:
+                # Real HTTP trailers carry the status, even after headers that had one.
+                self._ended = True
+                self._set_status(list(trailers.items()))
+                return []
             if self._header_status is not None and not self._seen_body:
                 self._ended = True
                 self._set_status(self._header_status)

@@ -15,6 +15,7 @@ PUBLIC = {
         "AsyncTransport",
         "ClientOptions",
         "HTTP1Transport",
+        "HTTP2Transport",
         "HTTPClient",
         "HTTPRequest",
         "TransportResponse",
