@@ -187,6 +187,9 @@ def make_config(
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0
+    # hypercorn ends a connection with GOAWAY after this many requests, counting one still in
+    # flight that it then drops: long-lived HTTP/2 clients (gRPC channels) would see it fail.
+    config.keep_alive_max_requests = 2**31
     return config
 
 

@@ -17,7 +17,7 @@ uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/unit test
 
 echo "mypy: examples (with generated code)" >&2
 MYPYPATH=examples:examples/gen uv run mypy --exclude '^examples/gen/' \
-    examples tests/examples tools/gen_examples.py
+    examples tests/examples tools/gen_examples.py tools/http2_soak.py
 
 echo "mypy: conformance programs (with generated code)" >&2
 MYPYPATH=conformance/gen uv run mypy --exclude '^conformance/gen/' conformance/*.py

@@ -31,6 +31,15 @@ if [[ ! -x "${grpcurl_bin}" ]] \
     go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@${GRPCURL_VERSION}"
 fi
 
+# The connect-node server of the HTTP/2 interop test (tests/interop/node): its npm packages,
+# pinned by package-lock.json.
+if [[ ! -d tests/interop/node/node_modules ]] \
+    || [[ tests/interop/node/package-lock.json -nt tests/interop/node/node_modules ]]; then
+    echo "setup: npm ci in tests/interop/node" >&2
+    npm ci --prefix tests/interop/node --no-audit --no-fund --loglevel=error >/dev/null
+    touch tests/interop/node/node_modules
+fi
+
 # The browser test (tests/browser): its npm packages, pinned by package-lock.json, and Debian's
 # Chromium, which playwright-core drives (it never downloads a browser of its own).
 if [[ ! -d tests/browser/node_modules ]] || [[ tests/browser/package-lock.json -nt tests/browser/node_modules ]]; then

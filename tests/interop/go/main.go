@@ -1,7 +1,10 @@
 // Command elizainterop is a connect-go client of the Eliza example service, used by
-// tests/examples/test_interop_go.py to check connect-python's server against a real peer.
+// tests/examples/test_interop_go.py to check connect-python's server against a real peer,
+// and (with "serve", see server.go) a connect-go Eliza server, used by
+// tests/examples/test_interop_http2.py to check connect-python's HTTP/2 client.
 //
 //	elizainterop -url http://127.0.0.1:8080 -protocol grpc|grpcweb|connect
+//	elizainterop serve [-tls-cert cert.pem -tls-key key.pem]
 //
 // It calls every RPC kind of connectrpc.eliza.v1.ElizaService over HTTP/2 cleartext (h2c,
 // prior knowledge), so that the bidirectional Converse is full-duplex: each sentence is sent
@@ -134,6 +137,10 @@ func fail(format string, args ...any) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		serve(os.Args[2:])
+		return
+	}
 	baseURL := flag.String("url", "", "base URL of the Eliza server, e.g. http://127.0.0.1:8080")
 	protocol := flag.String("protocol", "grpc", "grpc, grpcweb or connect")
 	timeout := flag.Duration("timeout", 30*time.Second, "deadline of the whole run")
