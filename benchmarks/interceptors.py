@@ -58,11 +58,12 @@ class Empty(Interceptor):
         pass
 
 
-def _otel(**options: Any) -> tuple[list[Interceptor], list[Interceptor]]:
+def _otel(sampled: float = 1.0, **options: Any) -> tuple[list[Interceptor], list[Interceptor]]:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     from connectrpc.otel import OpenTelemetryInterceptor
 
@@ -72,8 +73,9 @@ def _otel(**options: Any) -> tuple[list[Interceptor], list[Interceptor]]:
         def export(self, spans: Any) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    # As in production: every span sampled, batched to an exporter in the background.
-    tracer_provider = TracerProvider()
+    # As in production: spans batched to an exporter in the background; every trace
+    # sampled unless ``sampled`` says otherwise (the server follows the client's decision).
+    tracer_provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(sampled)))
     tracer_provider.add_span_processor(BatchSpanProcessor(Dropped()))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     make = lambda: OpenTelemetryInterceptor(  # noqa: E731
@@ -89,6 +91,7 @@ CONFIGS: dict[str, Callable[[], tuple[list[Interceptor], list[Interceptor]]]] = 
     "3 empty, both sides": lambda: ([Empty(), Empty(), Empty()], [Empty(), Empty(), Empty()]),
     "otel, both sides": _otel,
     "otel, both sides, with size metrics": lambda: _otel(message_sizes=True),
+    "otel, both sides, 10% of traces sampled": lambda: _otel(sampled=0.1, trust_remote=True),
 }
 if "--no-otel" in sys.argv:
     for name in [n for n in CONFIGS if n.startswith("otel")]:
