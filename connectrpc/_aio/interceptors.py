@@ -90,24 +90,12 @@ class InterceptorChain:
         call.state[_STARTED] = self._count
 
     async def request(self, call: Call, message: Message) -> Message:
-        for _, hook in self._request:
-            result = hook(call, message)
-            if result is not None:
-                if inspect.isawaitable(result):
-                    result = await result
-                if result is not None:
-                    message = result
-        return message
+        """``message`` through each ``on_request``, outermost first."""
+        return await _through(self._request, call, message)
 
     async def response(self, call: Call, message: Message) -> Message:
-        for _, hook in self._response:
-            result = hook(call, message)
-            if result is not None:
-                if inspect.isawaitable(result):
-                    result = await result
-                if result is not None:
-                    message = result
-        return message
+        """``message`` through each ``on_response``, innermost first."""
+        return await _through(self._response, call, message)
 
     async def end(self, call: Call, error: ConnectError | None) -> None:
         """Run ``on_end`` innermost first, once per call, for each interceptor whose
@@ -126,6 +114,21 @@ class InterceptorChain:
                     await result
             except Exception:
                 logger.exception("interceptor %r failed in on_end of %r", hook.__self__, call)
+
+
+async def _through(
+    hooks: tuple[tuple[int, Callable[..., Any]], ...], call: Call, message: Message
+) -> Message:
+    """``message`` through ``hooks``: each may keep it (``None``) or replace it, at once or
+    as an awaitable."""
+    for _, hook in hooks:
+        result = hook(call, message)
+        if result is not None:
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                message = result
+    return message
 
 
 def _as_error(exc: BaseException) -> ConnectError:

@@ -66,18 +66,27 @@ def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
     """``handler`` with ``chain`` around it."""
     fn = handler.fn
     kind = handler.method.stream_type
+    unary_request = kind in (StreamType.UNARY, StreamType.SERVER_STREAM)
 
-    if kind is StreamType.UNARY or kind is StreamType.CLIENT_STREAM:
-        unary_request = kind is StreamType.UNARY
+    async def started(request: Any, ctx: RequestContext) -> tuple[Call, Any]:
+        """The call after ``on_start``, and its request(s) seen through ``on_request``."""
+        call = _call(handler, ctx)
+        await chain.start(call)
+        try:
+            if unary_request:
+                request = await chain.request(call, request)
+            elif chain.intercepts_requests:
+                request = _requests_through(chain, call, request)
+        except BaseException as exc:
+            await chain.end(call, _outcome(exc, ctx, call))
+            raise
+        return call, request
+
+    if not kind.server_streams:
 
         async def unary_response(request: Any, ctx: RequestContext) -> Message:
-            call = _call(handler, ctx)
-            await chain.start(call)
+            call, request = await started(request, ctx)
             try:
-                if unary_request:
-                    request = await chain.request(call, request)
-                elif chain.intercepts_requests:
-                    request = _requests_through(chain, call, request)
                 response = await chain.response(call, await fn(request, ctx))
             except BaseException as exc:
                 await chain.end(call, _outcome(exc, ctx, call))
@@ -87,16 +96,9 @@ def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
 
         return Handler(handler.method, unary_response)
 
-    unary_request = kind is StreamType.SERVER_STREAM
-
     async def stream_response(request: Any, ctx: RequestContext) -> AsyncIterator[Message]:
-        call = _call(handler, ctx)
-        await chain.start(call)
+        call, request = await started(request, ctx)
         try:
-            if unary_request:
-                request = await chain.request(call, request)
-            elif chain.intercepts_requests:
-                request = _requests_through(chain, call, request)
             responses = fn(request, ctx)
             try:
                 async for response in responses:
