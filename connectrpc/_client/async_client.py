@@ -499,6 +499,102 @@ class AsyncConnectClient:
 
     # --- the four RPC shapes, in "call" (no raise) form ---------------------------------
 
+    async def _intercepted_args(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT | None,
+        requests: StreamInput[ReqT] | None,
+        extra_headers: HeaderInput | None,
+        timeout_seconds: float | None,
+    ) -> tuple[Call, ReqT | None, StreamInput[ReqT] | None]:
+        """Run ``on_start`` and, for a single request, ``on_request``; wrap a request stream.
+        A ``ConnectError`` propagates after the interceptors' ``on_end`` hooks ran."""
+        chain = self._chain
+        assert chain is not None
+        call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
+        try:
+            if request is not None:
+                request = await chain.request(call, request)  # type: ignore[assignment]
+        except BaseException as exc:
+            await chain.end(call, _interrupted(exc))
+            raise
+        if requests is not None:
+            requests = self._intercept_requests(chain, call, requests)
+        return call, request, requests
+
+    def _args(
+        self,
+        request: ReqT | None,
+        requests: StreamInput[ReqT] | None,
+        extra_headers: HeaderInput | None,
+        timeout_seconds: float | None,
+        use_get: bool,
+        *,
+        enveloped: bool,
+    ) -> _StartArgs[ReqT]:
+        """What ``_start`` sends: a bare unary message, one enveloped message (server
+        streams), or a stream of envelopes."""
+        if requests is not None:
+            body = self._stream_body(requests)
+            return _StartArgs(body, None, extra_headers, timeout_seconds, False)
+        assert request is not None
+        data = self._codec.encode(request)
+        if not enveloped:
+            return _StartArgs(None, data, extra_headers, timeout_seconds, use_get)
+        envelope = self._protocol.encode_stream_message(data, self._compression_for(len(data)))
+        return _StartArgs(envelope, None, extra_headers, timeout_seconds, False)
+
+    async def _call_unary_response(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT | None,
+        requests: StreamInput[ReqT] | None,
+        extra_headers: HeaderInput | None,
+        timeout_seconds: float | None,
+        use_get: bool = False,
+    ) -> UnaryOutput[ResT]:
+        """A unary or client-streaming call, with the interceptors if there are any."""
+        if self._chain is None:
+            args = self._args(
+                request, requests, extra_headers, timeout_seconds, use_get, enveloped=False
+            )
+            return await self._unary_output(method, args)
+        try:
+            call, request, requests = await self._intercepted_args(
+                method, request, requests, extra_headers, timeout_seconds
+            )
+        except ConnectError as exc:
+            return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
+        args = self._args(
+            request, requests, call.request_headers, timeout_seconds, use_get, enveloped=False
+        )
+        return await self._unary_through(self._chain, call, method, args)
+
+    async def _call_stream_response(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT | None,
+        requests: StreamInput[ReqT] | None,
+        extra_headers: HeaderInput | None,
+        timeout_seconds: float | None,
+    ) -> StreamOutput[ResT]:
+        """A server-streaming or bidi call, with the interceptors if there are any."""
+        if self._chain is None:
+            args = self._args(
+                request, requests, extra_headers, timeout_seconds, False, enveloped=True
+            )
+            return await self._stream_output(method, args)
+        try:
+            call, request, requests = await self._intercepted_args(
+                method, request, requests, extra_headers, timeout_seconds
+            )
+        except ConnectError as exc:
+            return _failed_stream(method, self._codec, exc)
+        args = self._args(
+            request, requests, call.request_headers, timeout_seconds, False, enveloped=True
+        )
+        return await self._stream_through(self._chain, call, method, args)
+
     async def call_unary(
         self,
         method: MethodInfo[ReqT, ResT],
@@ -510,28 +606,9 @@ class AsyncConnectClient:
     ) -> UnaryOutput[ResT]:
         """Call a unary method; the outcome, including any error, is in the result."""
         self._check_get(method, use_get)
-        chain = self._chain
-        if chain is None:
-            data = self._codec.encode(request)
-            return await self._unary_output(
-                method, _StartArgs(None, data, extra_headers, timeout_seconds, use_get)
-            )
-        try:
-            call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
-        except ConnectError as exc:
-            return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
-        try:
-            request = await chain.request(call, request)  # type: ignore[assignment]
-        except BaseException as exc:
-            await chain.end(call, _interrupted(exc))
-            if isinstance(exc, ConnectError):
-                return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
-            raise
-        data = self._codec.encode(request)
-        start: _StartArgs[ReqT] = _StartArgs(
-            None, data, call.request_headers, timeout_seconds, use_get
+        return await self._call_unary_response(
+            method, request, None, extra_headers, timeout_seconds, use_get
         )
-        return await self._unary_through(chain, call, method, start)
 
     async def call_client_stream(
         self,
@@ -542,21 +619,9 @@ class AsyncConnectClient:
         timeout_seconds: float | None = None,
     ) -> UnaryOutput[ResT]:
         """Call a client-streaming method; the outcome is in the result."""
-        chain = self._chain
-        if chain is None:
-            body = self._stream_body(requests)
-            return await self._unary_output(
-                method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
-            )
-        try:
-            call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
-        except ConnectError as exc:
-            return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
-        body = self._stream_body(self._intercept_requests(chain, call, requests))
-        start: _StartArgs[ReqT] = _StartArgs(
-            body, None, call.request_headers, timeout_seconds, False
+        return await self._call_unary_response(
+            method, None, requests, extra_headers, timeout_seconds
         )
-        return await self._unary_through(chain, call, method, start)
 
     async def call_server_stream(
         self,
@@ -567,23 +632,9 @@ class AsyncConnectClient:
         timeout_seconds: float | None = None,
     ) -> StreamOutput[ResT]:
         """Call a server-streaming method; iterate the result for responses."""
-        chain = self._chain
-        call = None
-        if chain is not None:
-            try:
-                call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
-                request = await chain.request(call, request)  # type: ignore[assignment]
-            except ConnectError as exc:
-                if call is not None:
-                    await chain.end(call, exc)
-                return _failed_stream(method, self._codec, exc)
-            extra_headers = call.request_headers
-        data = self._codec.encode(request)
-        body = self._protocol.encode_stream_message(data, self._compression_for(len(data)))
-        start: _StartArgs[ReqT] = _StartArgs(body, None, extra_headers, timeout_seconds, False)
-        if chain is None or call is None:
-            return await self._stream_output(method, start)
-        return await self._stream_through(chain, call, method, start)
+        return await self._call_stream_response(
+            method, request, None, extra_headers, timeout_seconds
+        )
 
     async def call_bidi_stream(
         self,
@@ -593,22 +644,11 @@ class AsyncConnectClient:
         extra_headers: HeaderInput | None = None,
         timeout_seconds: float | None = None,
     ) -> StreamOutput[ResT]:
-        """Call a bidi method (half-duplex over HTTP/1.1: requests are sent, then read)."""
-        chain = self._chain
-        if chain is None:
-            body = self._stream_body(requests)
-            return await self._stream_output(
-                method, _StartArgs(body, None, extra_headers, timeout_seconds, False)
-            )
-        try:
-            call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
-        except ConnectError as exc:
-            return _failed_stream(method, self._codec, exc)
-        body = self._stream_body(self._intercept_requests(chain, call, requests))
-        start: _StartArgs[ReqT] = _StartArgs(
-            body, None, call.request_headers, timeout_seconds, False
+        """Call a bidi method: full-duplex over HTTP/2 (``HTTP2Transport``), half-duplex
+        over HTTP/1.1 (every request is sent before responses are read)."""
+        return await self._call_stream_response(
+            method, None, requests, extra_headers, timeout_seconds
         )
-        return await self._stream_through(chain, call, method, start)
 
     # --- the raising forms ------------------------------------------------------------
 
