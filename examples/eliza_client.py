@@ -6,7 +6,9 @@ Run it against a server (see ``eliza_server.py``)::
 
 It introduces itself (server streaming), says a few things one at a time (unary, once with
 HTTP GET), has a conversation (bidirectional streaming), delivers a monologue (client
-streaming), and finally shows the error an empty sentence gets.
+streaming), and finally shows the error an empty sentence gets. Then it has a second
+conversation over gRPC on HTTP/2, full duplex: each reply arrives before the next sentence
+is sent (``--no-grpc`` skips it, for servers without HTTP/2).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import aiohttp
 from eliza.v1 import eliza_pb2
 from eliza.v1.eliza_connect import AsyncElizaServiceClient
 
+from connectrpc.client import BidiStream, ClientOptions, HTTP2Transport
 from connectrpc.errors import ConnectError
 
-__all__ = ["CONVERSATION", "MONOLOGUE", "main", "run_conversation"]
+__all__ = ["CONVERSATION", "MONOLOGUE", "main", "run_conversation", "run_full_duplex"]
 
 NAME = "Ada"
 
@@ -114,14 +117,57 @@ async def run_conversation(
             raise RuntimeError("an empty sentence should have failed with invalid_argument")
 
 
+async def run_full_duplex(
+    base_url: str,
+    *,
+    out: Callable[[str], None] = print,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Converse over gRPC on HTTP/2, one sentence at a time: each reply comes back while
+    the request stream is still open (full duplex), through a ``BidiStream`` handle."""
+    options = ClientOptions(protocol="grpc")
+    async with AsyncElizaServiceClient(
+        base_url, HTTP2Transport(ssl_context=ssl_context), options=options
+    ) as client:
+        out("== Converse again, over gRPC on HTTP/2 (full duplex)")
+        async with BidiStream.open(client.call_converse, timeout_seconds=30) as stream:
+            for sentence in CONVERSATION:
+                await stream.send(eliza_pb2.ConverseRequest(sentence=sentence))
+                out(f"You:   {sentence}")
+                reply = await stream.receive()
+                if reply is None:
+                    break
+                out(f"Eliza: {reply.sentence}")
+            stream.close_send()
+            async for reply in stream:
+                out(f"Eliza: {reply.sentence}")
+        error = stream.error()
+        if error is not None:
+            raise error
+        turns = stream.response_trailers().get("eliza-turns", "(missing)")
+        out(f"(response trailer eliza-turns: {turns})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Talk to the Eliza example service.")
     parser.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
     parser.add_argument("--ca-cert", help="PEM CA bundle to verify an https server with")
+    parser.add_argument(
+        "--no-grpc", action="store_true", help="skip the gRPC conversation over HTTP/2"
+    )
     args = parser.parse_args(argv)
     context = ssl.create_default_context(cafile=args.ca_cert) if args.ca_cert else None
+
+    async def both() -> None:
+        await run_conversation(args.base_url, ssl_context=context)
+        if not args.no_grpc:
+            print()
+            # A context of its own: HTTP2Transport sets ALPN on the one it is given.
+            h2_context = ssl.create_default_context(cafile=args.ca_cert) if args.ca_cert else None
+            await run_full_duplex(args.base_url, ssl_context=h2_context)
+
     try:
-        asyncio.run(run_conversation(args.base_url, ssl_context=context))
+        asyncio.run(both())
     except ConnectError as err:
         print(f"eliza_client: RPC failed: {err}", file=sys.stderr)
         return 1

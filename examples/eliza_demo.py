@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.append(str(HERE / "gen"))  # after runfiles, under Bazel
 sys.path.insert(0, str(HERE))
 
-from eliza_client import run_conversation  # noqa: E402
+from eliza_client import run_conversation, run_full_duplex  # noqa: E402
 
 __all__ = ["main", "run_demo", "start_server", "stop_server"]
 
@@ -72,6 +72,8 @@ async def run_demo() -> int:
     print(f"Eliza is listening on {url}\n", flush=True)
     try:
         await run_conversation(url)
+        print()
+        await run_full_duplex(url)
     finally:
         code = await stop_server(process)
     if code != 0:

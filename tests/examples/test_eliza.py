@@ -488,6 +488,8 @@ def test_demo() -> None:
         "You:   Goodbye.",
         "(response trailer eliza-heard: 3)",
         "Error: invalid_argument: say something: the sentence is empty",
+        "== Converse again, over gRPC on HTTP/2 (full duplex)",
+        "(response trailer eliza-turns: 5)",
         "The server stopped cleanly.",
     ):
         assert expected in out, f"{expected!r} missing from:\n{out}"
