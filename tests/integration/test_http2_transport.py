@@ -522,6 +522,30 @@ async def test_rst_stream_maps_to_a_code(rst: int, code: Code) -> None:
 
 
 @bounded(5)
+async def test_a_reset_at_the_deadline_is_deadline_exceeded() -> None:
+    """gRPC servers reset a stream whose deadline passed (grpc-go: CANCEL); when that reset
+    is read before the client's own timer runs, the call still failed by its deadline."""
+    loop = asyncio.get_running_loop()
+
+    def on_request(conn: ServerConn, stream: ServerStream) -> None:
+        def reset_then_stall() -> None:
+            conn.reset(stream.id, E.CANCEL)  # just before the deadline...
+            time.sleep(0.1)  # ...and read after it, with the client's timer due as well
+
+        loop.call_later(0.15, reset_then_stall)
+
+    async with H2Server(on_request=on_request, on_end=None) as server:
+        transport = HTTP2Transport()
+        client = _grpc_client(server.url, transport)
+        async with no_leaks(transport):
+            out = await client.call_unary(ECHO, S(value="x"), timeout_seconds=0.2)
+            error = out.error()
+            assert error is not None
+            assert error.code is Code.DEADLINE_EXCEEDED
+        await transport.aclose()
+
+
+@bounded(5)
 async def test_reset_after_headers_fails_the_reader() -> None:
     def on_end(conn: ServerConn, stream: ServerStream) -> None:
         conn.respond(
@@ -803,6 +827,35 @@ async def test_connect_failure_is_unavailable() -> None:
             assert error is not None
             assert error.code is Code.UNAVAILABLE
     await transport.aclose()
+
+
+@bounded(5)
+async def test_a_call_cancelled_as_its_connection_completes_is_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncio.wait_for (before Python 3.12) drops a cancellation that arrives as what it
+    waits for completes: the call went on as if nothing had happened."""
+    async with H2Server() as server:
+        transport = HTTP2Transport()
+        client = AsyncConnectClient(server.url, transport)
+        loop = asyncio.get_running_loop()
+        connect = loop.create_connection
+        calls: list[asyncio.Future[Any]] = []
+
+        async def connect_then_cancel(*args: Any, **kwargs: Any) -> Any:
+            made = await connect(*args, **kwargs)
+            calls[0].cancel()  # the caller gives up just as the connection is made
+            return made
+
+        monkeypatch.setattr(loop, "create_connection", connect_then_cancel)
+        async with no_leaks(transport):
+            calls.append(asyncio.ensure_future(client.call_unary(ECHO, S(value="x"))))
+            with pytest.raises(asyncio.CancelledError):
+                await calls[0]
+            monkeypatch.undo()
+            assert await client.unary(ECHO, S(value="y")) == S(value="y")
+        assert [r.headers[":path"] for r in server.requests] == [ECHO.procedure]
+        await transport.aclose()
 
 
 @bounded(5)
