@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -75,37 +75,89 @@ class InterceptorChain:
     def intercepts_responses(self) -> bool:
         return bool(self._response)
 
-    async def start(self, call: Call) -> None:
+    # Each method runs the hooks at once and returns ``None`` (or the message) when every
+    # hook was a plain function; only when a hook returns an awaitable does it hand back a
+    # coroutine for the caller to await. Callers: ``if (p := chain.start(call)) is not None:
+    # await p``, and ``m = chain.request(call, m); if not isinstance(m, Message): m = await m``.
+
+    def start(self, call: Call) -> Awaitable[None] | None:
         """Run ``on_start`` outermost first. If one raises, ``on_end`` runs for it and the
         ones before it, and the exception propagates."""
-        for index, hook in self._start:
+        hooks = self._start
+        for position, (index, hook) in enumerate(hooks):
             try:
+                result = hook(call)
+            except BaseException as exc:
+                return self._start_failed(call, index, exc)
+            if result is not None and inspect.isawaitable(result):
+                return self._start_rest(call, position, result)
+        call.state[_STARTED] = self._count
+        return None
+
+    async def _start_rest(self, call: Call, position: int, pending: Awaitable[Any]) -> None:
+        hooks = self._start
+        current = hooks[position][0]  # the interceptor whose hook is running
+        try:
+            await pending
+            for index, hook in hooks[position + 1 :]:
+                current = index
                 result = hook(call)
                 if result is not None and inspect.isawaitable(result):
                     await result
-            except BaseException as exc:
-                call.state[_STARTED] = index + 1
-                await self.end(call, _as_error(exc))
-                raise
+        except BaseException as exc:
+            await self._start_failed(call, current, exc)
         call.state[_STARTED] = self._count
 
-    async def request(self, call: Call, message: Message) -> Message:
+    async def _start_failed(self, call: Call, index: int, exc: BaseException) -> None:
+        call.state[_STARTED] = index + 1
+        pending = self.end(call, _as_error(exc))
+        if pending is not None:
+            await pending
+        raise exc
+
+    def request(self, call: Call, message: Message) -> Message | Awaitable[Message]:
         """``message`` through each ``on_request``, outermost first."""
-        return await _through(self._request, call, message)
+        return _through(self._request, call, message)
 
-    async def response(self, call: Call, message: Message) -> Message:
+    def response(self, call: Call, message: Message) -> Message | Awaitable[Message]:
         """``message`` through each ``on_response``, innermost first."""
-        return await _through(self._response, call, message)
+        return _through(self._response, call, message)
 
-    async def end(self, call: Call, error: ConnectError | None) -> None:
+    def end(self, call: Call, error: ConnectError | None) -> Awaitable[None] | None:
         """Run ``on_end`` innermost first, once per call, for each interceptor whose
         ``on_start`` ran. Their exceptions are logged: the outcome is already decided."""
         state = call.state
         if _ENDED in state:
-            return
+            return None
         state[_ENDED] = True
         started = state.get(_STARTED, self._count)
-        for index, hook in self._end:
+        hooks = self._end
+        for position, (index, hook) in enumerate(hooks):
+            if index >= started:
+                continue
+            try:
+                result = hook(call, error)
+            except Exception:
+                _log_end_failure(hook, call)
+                continue
+            if result is not None and inspect.isawaitable(result):
+                return self._end_rest(call, error, started, position, result)
+        return None
+
+    async def _end_rest(
+        self,
+        call: Call,
+        error: ConnectError | None,
+        started: int,
+        position: int,
+        pending: Awaitable[Any],
+    ) -> None:
+        hooks = self._end
+        try:
+            await pending
+        except Exception:
+            _log_end_failure(hooks[position][1], call)
+        for index, hook in hooks[position + 1 :]:
             if index >= started:
                 continue
             try:
@@ -113,15 +165,38 @@ class InterceptorChain:
                 if result is not None and inspect.isawaitable(result):
                     await result
             except Exception:
-                logger.exception("interceptor %r failed in on_end of %r", hook.__self__, call)
+                _log_end_failure(hook, call)
 
 
-async def _through(
+def _log_end_failure(hook: Callable[..., Any], call: Call) -> None:
+    logger.exception("interceptor %r failed in on_end of %r", getattr(hook, "__self__", hook), call)
+
+
+def _through(
     hooks: tuple[tuple[int, Callable[..., Any]], ...], call: Call, message: Message
-) -> Message:
+) -> Message | Awaitable[Message]:
     """``message`` through ``hooks``: each may keep it (``None``) or replace it, at once or
-    as an awaitable."""
-    for _, hook in hooks:
+    as an awaitable (then the rest runs in a coroutine)."""
+    for position, (_, hook) in enumerate(hooks):
+        result = hook(call, message)
+        if result is not None:
+            if inspect.isawaitable(result):
+                return _through_rest(hooks, position, call, message, result)
+            message = result
+    return message
+
+
+async def _through_rest(
+    hooks: tuple[tuple[int, Callable[..., Any]], ...],
+    position: int,
+    call: Call,
+    message: Message,
+    pending: Awaitable[Message | None],
+) -> Message:
+    result = await pending
+    if result is not None:
+        message = result
+    for _, hook in hooks[position + 1 :]:
         result = hook(call, message)
         if result is not None:
             if inspect.isawaitable(result):

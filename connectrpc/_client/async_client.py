@@ -206,7 +206,10 @@ class _InterceptedSource(Generic[ResT]):
             if message is None:
                 await self._end(self._source.error)
                 return None
-            return await self._chain.response(self._call, message)  # type: ignore[return-value]
+            replaced = self._chain.response(self._call, message)
+            if not isinstance(replaced, Message):
+                replaced = await replaced
+            return replaced  # type: ignore[return-value]
         except ConnectError as exc:
             await self._end(exc)
             raise
@@ -221,7 +224,8 @@ class _InterceptedSource(Generic[ResT]):
     async def _end(self, error: ConnectError | None) -> None:
         self._call.response_headers = self._source.headers
         self._call.response_trailers = self._source.trailers
-        await self._chain.end(self._call, error)
+        if (pending := self._chain.end(self._call, error)) is not None:
+            await pending
 
 
 def _interrupted(exc: BaseException) -> ConnectError:
@@ -422,16 +426,14 @@ class AsyncConnectClient:
 
     # --- interceptors -----------------------------------------------------------------
 
-    async def _intercept_start(
+    def _new_call(
         self,
-        chain: InterceptorChain,
         method: MethodInfo[ReqT, ResT],
         extra_headers: HeaderInput | None,
         timeout_seconds: float | None,
     ) -> Call:
-        """A ``Call`` for the interceptors, after their ``on_start`` hooks; a
-        ``ConnectError`` from one of them propagates (its ``on_end`` hooks have run)."""
-        call = Call(
+        """What the interceptors see of a call this client makes."""
+        return Call(
             method,
             is_client=True,
             protocol=self._options.protocol,
@@ -439,8 +441,6 @@ class AsyncConnectClient:
             timeout=timeout_seconds,
             request_headers=to_multidict(extra_headers),
         )
-        await chain.start(call)
-        return call
 
     def _intercept_requests(
         self, chain: InterceptorChain, call: Call, requests: StreamInput[ReqT]
@@ -464,16 +464,21 @@ class AsyncConnectClient:
                 message = output.message()
                 assert message is not None
                 try:
-                    replaced = await chain.response(call, message)
-                    output = UnaryOutput(replaced, None, headers, trailers)  # type: ignore[arg-type]
+                    replaced = chain.response(call, message)
+                    if not isinstance(replaced, Message):
+                        replaced = await replaced
+                    if replaced is not message:
+                        output = UnaryOutput(replaced, None, headers, trailers)  # type: ignore[arg-type]
                 except ConnectError as exc:
                     error = detached(exc)
                     output = UnaryOutput(None, error, headers, trailers)
         except BaseException as exc:
-            await chain.end(call, _interrupted(exc))
+            if (pending := chain.end(call, _interrupted(exc))) is not None:
+                await pending
             raise
         call.response_headers, call.response_trailers = headers, trailers
-        await chain.end(call, error)
+        if (pending := chain.end(call, error)) is not None:
+            await pending
         return output
 
     async def _stream_through(
@@ -486,14 +491,17 @@ class AsyncConnectClient:
         try:
             source = await self._start(method, start)
         except ConnectError as exc:
-            await chain.end(call, exc)
+            if (pending := chain.end(call, exc)) is not None:
+                await pending
             return _failed_stream(method, self._codec, exc)
         except BaseException as exc:
-            await chain.end(call, _interrupted(exc))
+            if (pending := chain.end(call, _interrupted(exc))) is not None:
+                await pending
             raise
         if source.error is not None:
             call.response_headers, call.response_trailers = source.headers, source.trailers
-            await chain.end(call, source.error)
+            if (pending := chain.end(call, source.error)) is not None:
+                await pending
             return StreamOutput(source, source.error)
         return StreamOutput(_InterceptedSource(source, chain, call))
 
@@ -511,12 +519,16 @@ class AsyncConnectClient:
         A ``ConnectError`` propagates after the interceptors' ``on_end`` hooks ran."""
         chain = self._chain
         assert chain is not None
-        call = await self._intercept_start(chain, method, extra_headers, timeout_seconds)
+        call = self._new_call(method, extra_headers, timeout_seconds)
+        if (pending := chain.start(call)) is not None:
+            await pending
         try:
             if request is not None:
-                request = await chain.request(call, request)  # type: ignore[assignment]
+                seen = chain.request(call, request)
+                request = seen if isinstance(seen, Message) else await seen  # type: ignore[assignment]
         except BaseException as exc:
-            await chain.end(call, _interrupted(exc))
+            if (pending := chain.end(call, _interrupted(exc))) is not None:
+                await pending
             raise
         if requests is not None:
             requests = self._intercept_requests(chain, call, requests)
@@ -735,10 +747,12 @@ async def _requests_through(
     """The caller's request messages, each through the interceptors' ``on_request``."""
     if isinstance(requests, AsyncIterable):
         async for message in requests:
-            yield await chain.request(call, message)  # type: ignore[misc]
+            seen = chain.request(call, message)
+            yield seen if isinstance(seen, Message) else await seen  # type: ignore[misc]
     else:
         for message in requests:
-            yield await chain.request(call, message)  # type: ignore[misc]
+            seen = chain.request(call, message)
+            yield seen if isinstance(seen, Message) else await seen  # type: ignore[misc]
 
 
 async def _raise_at_end(start: Awaitable[StreamOutput[ResT]]) -> AsyncIterator[ResT]:

@@ -29,8 +29,7 @@ for ``b`` and ``a`` only: each interceptor whose ``on_start`` ran sees exactly o
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
 from multidict import CIMultiDict
@@ -41,8 +40,7 @@ from connectrpc.method import MethodInfo
 __all__ = ["Call", "Interceptor", "Peer"]
 
 
-@dataclass(frozen=True)
-class Peer:
+class Peer(NamedTuple):
     """The other side of a call: for a client the server's host and port (from the base
     URL), for a server the client's address when the ASGI server reports it."""
 

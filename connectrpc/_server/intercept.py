@@ -59,7 +59,8 @@ async def _requests_through(
     chain: InterceptorChain, call: Call, requests: AsyncIterator[Message]
 ) -> AsyncIterator[Message]:
     async for message in requests:
-        yield await chain.request(call, message)
+        seen = chain.request(call, message)
+        yield seen if isinstance(seen, Message) else await seen
 
 
 def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
@@ -71,14 +72,17 @@ def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
     async def started(request: Any, ctx: RequestContext) -> tuple[Call, Any]:
         """The call after ``on_start``, and its request(s) seen through ``on_request``."""
         call = _call(handler, ctx)
-        await chain.start(call)
+        if (pending := chain.start(call)) is not None:
+            await pending
         try:
             if unary_request:
-                request = await chain.request(call, request)
+                seen = chain.request(call, request)
+                request = seen if isinstance(seen, Message) else await seen
             elif chain.intercepts_requests:
                 request = _requests_through(chain, call, request)
         except BaseException as exc:
-            await chain.end(call, _outcome(exc, ctx, call))
+            if (pending := chain.end(call, _outcome(exc, ctx, call))) is not None:
+                await pending
             raise
         return call, request
 
@@ -87,11 +91,15 @@ def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
         async def unary_response(request: Any, ctx: RequestContext) -> Message:
             call, request = await started(request, ctx)
             try:
-                response = await chain.response(call, await fn(request, ctx))
+                response = chain.response(call, await fn(request, ctx))
+                if not isinstance(response, Message):
+                    response = await response
             except BaseException as exc:
-                await chain.end(call, _outcome(exc, ctx, call))
+                if (pending := chain.end(call, _outcome(exc, ctx, call))) is not None:
+                    await pending
                 raise
-            await chain.end(call, None)
+            if (pending := chain.end(call, None)) is not None:
+                await pending
             return response
 
         return Handler(handler.method, unary_response)
@@ -102,14 +110,17 @@ def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
             responses = fn(request, ctx)
             try:
                 async for response in responses:
-                    yield await chain.response(call, response)
+                    seen = chain.response(call, response)
+                    yield seen if isinstance(seen, Message) else await seen
             finally:
                 aclose = getattr(responses, "aclose", None)
                 if aclose is not None:
                     await aclose()
         except BaseException as exc:
-            await chain.end(call, _outcome(exc, ctx, call))
+            if (pending := chain.end(call, _outcome(exc, ctx, call))) is not None:
+                await pending
             raise
-        await chain.end(call, None)
+        if (pending := chain.end(call, None)) is not None:
+            await pending
 
     return Handler(handler.method, stream_response)

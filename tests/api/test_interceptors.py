@@ -360,3 +360,62 @@ async def test_request_errors_from_an_interceptor_fail_the_call() -> None:
         error = streamed.error()
         assert error is not None, side
         assert error.code is Code.INVALID_ARGUMENT, (side, error)
+
+
+class AsyncRefuse(Recorder):
+    async def on_start(self, call: Call) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        super().on_start(call)
+        raise ConnectError(Code.PERMISSION_DENIED, f"{self.name} says no")
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+async def test_short_circuit_from_an_async_hook_after_sync_ones(side: str) -> None:
+    log: Log = []
+    chain: list[Interceptor] = [
+        Recorder("a", log),
+        AsyncRecorder("b", log),
+        AsyncRefuse("c", log),
+        Recorder("d", log),
+    ]
+    client = make_client(
+        client=chain if side == "client" else None,
+        server=chain if side == "server" else None,
+    )
+    out = await client.call_unary(ECHO, S(value="x"))
+    error = out.error()
+    assert error is not None
+    assert error.code is Code.PERMISSION_DENIED
+    assert log == [
+        "a:start",
+        "b:start",
+        "c:start",
+        "c:end:permission_denied",
+        "b:end:permission_denied",
+        "a:end:permission_denied",
+    ]
+
+
+async def test_mixed_sync_and_async_hooks_keep_their_order() -> None:
+    log: Log = []
+    chain: list[Interceptor] = [
+        AsyncRecorder("a", log),
+        Recorder("b", log),
+        AsyncRecorder("c", log),
+    ]
+    client = make_client(client=chain)
+    assert await client.unary(ECHO, S(value="x")) == S(value="x")
+    assert log == [
+        "a:start",
+        "b:start",
+        "c:start",
+        "a:request:x",
+        "b:request:x",
+        "c:request:x",
+        "c:response:x",
+        "b:response:x",
+        "a:response:x",
+        "c:end:ok",
+        "b:end:ok",
+        "a:end:ok",
+    ]
