@@ -9,12 +9,27 @@ slot in here later without touching the protocol code.
 from __future__ import annotations
 
 import abc
+import urllib.parse
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["AsyncTransport", "HTTPRequest", "TransportResponse"]
+__all__ = ["AsyncTransport", "HTTPRequest", "Origin", "TransportResponse", "split_url"]
+
+Origin = tuple[str, str, int]
+"""``(scheme, host, port)``: what a connection pool keys connections by."""
+
+
+def split_url(url: str) -> tuple[Origin, str, str]:
+    """``url``'s origin, request target (path and query) and authority (``host[:port]``,
+    without any userinfo). Raises ``ValueError`` for anything but an http(s) URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"cannot send to {url!r}: expected an http:// or https:// URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname, port), target, parts.netloc.rsplit("@", 1)[-1]
 
 
 @dataclass(frozen=True)

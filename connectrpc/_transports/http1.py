@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-import urllib.parse
 from collections.abc import AsyncIterable
 
 from multidict import CIMultiDict
@@ -27,14 +26,18 @@ from connectrpc._aio.deadline import deadline_exceeded
 from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
 from connectrpc._core.error import ConnectError
-from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
+from connectrpc._transports.base import (
+    AsyncTransport,
+    HTTPRequest,
+    Origin,
+    TransportResponse,
+    split_url,
+)
 
 __all__ = ["HTTP1Transport"]
 
 _HIGH_WATER = 1024 * 1024
 _MAX_IDLE_PER_ORIGIN = 64
-
-Origin = tuple[str, str, int]
 
 
 class _Connection(asyncio.Protocol):
@@ -318,13 +321,7 @@ class HTTP1Transport(AsyncTransport):
         cached = self._urls.get(url)
         if cached is not None:
             return cached
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"cannot send to {url!r}: expected an http:// or https:// URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        origin = (parts.scheme, parts.hostname, port)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = parts.netloc.rsplit("@", 1)[-1]
+        origin, target, host = split_url(url)
         prefix = f" {target} HTTP/1.1\r\nhost: {host}\r\n".encode("latin-1")
         if len(self._urls) < 4096:
             self._urls[url] = (origin, prefix)

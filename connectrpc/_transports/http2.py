@@ -59,7 +59,6 @@ import contextlib
 import re
 import ssl as ssl_module
 import sys
-import urllib.parse
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
@@ -77,11 +76,16 @@ from connectrpc._aio.deadline import deadline_exceeded
 from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
 from connectrpc._core.error import ConnectError
-from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
+from connectrpc._transports.base import (
+    AsyncTransport,
+    HTTPRequest,
+    Origin,
+    TransportResponse,
+    split_url,
+)
 
 __all__ = ["HTTP2Transport"]
 
-Origin = tuple[str, str, int]
 Header = tuple[bytes, bytes]
 
 _CONNECTION_WINDOW = 2**31 - 1  # the largest window HTTP/2 allows (RFC 9113 section 6.9.1)
@@ -970,16 +974,10 @@ class HTTP2Transport(AsyncTransport):
         cached = self._urls.get(url)
         if cached is not None:
             return cached
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"cannot send to {url!r}: expected an http:// or https:// URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        origin = (parts.scheme, parts.hostname, port)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        authority = parts.netloc.rsplit("@", 1)[-1]
+        origin, path, authority = split_url(url)
         split = (
             origin,
-            parts.scheme.encode("ascii"),
+            origin[0].encode("ascii"),
             authority.encode("latin-1"),
             path.encode("latin-1"),
         )
