@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from ..go_tools import find_go_tool
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 ARTIFACTS = REPO / "build" / "artifacts" / "browser"
@@ -47,16 +49,7 @@ def _chromium() -> str:
 
 
 def _buf() -> str:
-    found = shutil.which("buf")
-    if found:
-        return found
-    gopath = subprocess.run(
-        ["go", "env", "GOPATH"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    candidate = Path(gopath) / "bin" / "buf"
-    if not candidate.exists():
-        pytest.fail("buf is not installed: run tools/setup.sh")
-    return str(candidate)
+    return find_go_tool("buf", "the page's descriptors are generated with it")
 
 
 def _run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from ..go_tools import find_go_tool
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def find_buf() -> str:
-    found = shutil.which("buf")
-    if found:
-        return found
-    gopath = subprocess.run(
-        ["go", "env", "GOPATH"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    candidate = Path(gopath) / "bin" / "buf"
-    assert candidate.exists(), "buf is not installed: run tools/setup.sh"
-    return str(candidate)
+    return find_go_tool("buf")
 
 
 def test_buf_generate_matches_protoc(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ from grpc_status import rpc_status
 from connectrpc.client import BidiStream, ClientOptions, HTTP2Transport
 from connectrpc.errors import Code, ConnectError
 
+from ..go_tools import find_go_tool
 from . import test_interop_go
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,20 +210,7 @@ def go_servers(go_client: Path, certs: Certs) -> Iterator[Servers]:
 
 
 def _buf() -> str:
-    found = shutil.which("buf")
-    if found:
-        return found
-    go = shutil.which("go")
-    if go is not None:
-        gopath = subprocess.run(
-            [go, "env", "GOPATH"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        candidate = Path(gopath) / "bin" / "buf"
-        if candidate.exists():
-            return str(candidate)
-    pytest.fail(
-        "buf is not installed (the connect-node server generates code with it): run tools/setup.sh"
-    )
+    return find_go_tool("buf", "the connect-node server generates code with it")
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from eliza.v1 import eliza_connect
@@ -26,6 +24,7 @@ from connectrpc.hypercorn import patch_hypercorn_h2
 from connectrpc.reflection import reflection_handlers
 from connectrpc.server import ConnectASGIApplication
 
+from ..go_tools import find_go_tool
 from .test_buf import find_buf
 
 ELIZA = "connectrpc.eliza.v1.ElizaService"
@@ -40,16 +39,7 @@ TOOL_TIMEOUT = 60.0  # seconds for one tool run; a hung tool fails the test inst
 
 
 def find_grpcurl() -> str:
-    found = shutil.which("grpcurl")
-    if found:
-        return found
-    gopath = subprocess.run(
-        ["go", "env", "GOPATH"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    candidate = Path(gopath) / "bin" / "grpcurl"
-    if not candidate.exists():
-        pytest.fail("grpcurl is not installed: run tools/setup.sh")
-    return str(candidate)
+    return find_go_tool("grpcurl")
 
 
 def build_app(checker: HealthChecker) -> ConnectASGIApplication:
