@@ -556,6 +556,32 @@ class AsyncConnectClient:
         envelope = self._protocol.encode_stream_message(data, self._compression_for(len(data)))
         return _StartArgs(envelope, None, extra_headers, timeout_seconds, False)
 
+    async def _prepare(
+        self,
+        method: MethodInfo[ReqT, ResT],
+        request: ReqT | None,
+        requests: StreamInput[ReqT] | None,
+        extra_headers: HeaderInput | None,
+        timeout_seconds: float | None,
+        use_get: bool,
+        *,
+        enveloped: bool,
+    ) -> tuple[Call | None, _StartArgs[ReqT]]:
+        """The interceptors' ``Call`` (``None`` without interceptors) and what to send. A
+        ``ConnectError`` is an interceptor ending the call (its ``on_end`` hooks have run)."""
+        if self._chain is None:
+            args = self._args(
+                request, requests, extra_headers, timeout_seconds, use_get, enveloped=enveloped
+            )
+            return None, args
+        call, request, requests = await self._intercepted_args(
+            method, request, requests, extra_headers, timeout_seconds
+        )
+        args = self._args(
+            request, requests, call.request_headers, timeout_seconds, use_get, enveloped=enveloped
+        )
+        return call, args
+
     async def _call_unary_response(
         self,
         method: MethodInfo[ReqT, ResT],
@@ -566,20 +592,14 @@ class AsyncConnectClient:
         use_get: bool = False,
     ) -> UnaryOutput[ResT]:
         """A unary or client-streaming call, with the interceptors if there are any."""
-        if self._chain is None:
-            args = self._args(
-                request, requests, extra_headers, timeout_seconds, use_get, enveloped=False
-            )
-            return await self._unary_output(method, args)
         try:
-            call, request, requests = await self._intercepted_args(
-                method, request, requests, extra_headers, timeout_seconds
+            call, args = await self._prepare(
+                method, request, requests, extra_headers, timeout_seconds, use_get, enveloped=False
             )
         except ConnectError as exc:
             return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
-        args = self._args(
-            request, requests, call.request_headers, timeout_seconds, use_get, enveloped=False
-        )
+        if call is None or self._chain is None:
+            return await self._unary_output(method, args)
         return await self._unary_through(self._chain, call, method, args)
 
     async def _call_stream_response(
@@ -591,20 +611,14 @@ class AsyncConnectClient:
         timeout_seconds: float | None,
     ) -> StreamOutput[ResT]:
         """A server-streaming or bidi call, with the interceptors if there are any."""
-        if self._chain is None:
-            args = self._args(
-                request, requests, extra_headers, timeout_seconds, False, enveloped=True
-            )
-            return await self._stream_output(method, args)
         try:
-            call, request, requests = await self._intercepted_args(
-                method, request, requests, extra_headers, timeout_seconds
+            call, args = await self._prepare(
+                method, request, requests, extra_headers, timeout_seconds, False, enveloped=True
             )
         except ConnectError as exc:
             return _failed_stream(method, self._codec, exc)
-        args = self._args(
-            request, requests, call.request_headers, timeout_seconds, False, enveloped=True
-        )
+        if call is None or self._chain is None:
+            return await self._stream_output(method, args)
         return await self._stream_through(self._chain, call, method, args)
 
     async def call_unary(
