@@ -63,10 +63,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[1]
@@ -80,14 +79,13 @@ from eliza_engine import Eliza, introduction  # noqa: E402
 from eliza_server import ElizaService, asgi_app, bind_socket, make_config, url_of  # noqa: E402
 from hypercorn.asyncio import serve  # noqa: E402
 from soak import (  # noqa: E402 - tools/soak.py, next to this script
-    ErrorCounter,
     Margins,
     fmt,
     fmt_delta,
-    install_loop_error_counter,
     measure_self,
     print_table,
     stop_on_stdin_eof,
+    watch_errors,
 )
 
 from connectrpc.client import BidiStream, ClientOptions, HTTP2Transport  # noqa: E402
@@ -573,24 +571,8 @@ def outcome_rows(outcomes: Outcomes) -> list[list[str]]:
 
 async def drive(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
-    loop_errors = ErrorCounter()
-    logging.getLogger().addHandler(loop_errors)
-    install_loop_error_counter(loop, loop_errors)
-    resource_warnings: list[str] = []
-
-    def showwarning(message: Warning | str, category: type[Warning], *rest: Any) -> None:
-        resource_warnings.append(f"{category.__name__}: {message}"[:300])
-
-    warnings.simplefilter("always", ResourceWarning)
-    warnings.showwarning = showwarning  # type: ignore[assignment]
-    margins = Margins(
-        fds=args.fd_margin,
-        tasks=args.task_margin,
-        rss_fraction=args.rss_margin_percent / 100,
-        rss_bytes=args.rss_margin_mib * 2**20,
-        objects_fraction=args.objects_margin_percent / 100,
-        objects=args.objects_margin,
-    )
+    loop_errors, resource_warnings = watch_errors(loop)
+    margins = Margins.from_args(args)
     server = await Server.start(args.server_max_requests)
     transport = HTTP2Transport(
         max_connections_per_origin=MAX_CONNECTIONS, idle_timeout=args.idle_timeout
@@ -728,12 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         "and then drop the calls in flight: see the module docstring)",
     )
     parser.add_argument("--settle", type=float, default=20.0, help="most seconds to wait for idle")
-    parser.add_argument("--fd-margin", type=int, default=5)
-    parser.add_argument("--task-margin", type=int, default=0)
-    parser.add_argument("--rss-margin-percent", type=float, default=25.0)
-    parser.add_argument("--rss-margin-mib", type=int, default=30)
-    parser.add_argument("--objects-margin-percent", type=float, default=2.0)
-    parser.add_argument("--objects-margin", type=int, default=10_000)
+    Margins.add_arguments(parser)
     parser.add_argument(
         "--role", choices=("driver", "server"), default="driver", help=argparse.SUPPRESS
     )

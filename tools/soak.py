@@ -898,6 +898,43 @@ class Margins:
             return baseline + max(round(baseline * self.rss_fraction), self.rss_bytes)
         return baseline + max(round(baseline * self.objects_fraction), self.objects)
 
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """The ``--*-margin`` options, with the defaults the module docs give."""
+        parser.add_argument("--fd-margin", type=int, default=5)
+        parser.add_argument("--task-margin", type=int, default=0)
+        parser.add_argument("--rss-margin-percent", type=float, default=25.0)
+        parser.add_argument("--rss-margin-mib", type=int, default=30)
+        parser.add_argument("--objects-margin-percent", type=float, default=2.0)
+        parser.add_argument("--objects-margin", type=int, default=10_000)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Margins:
+        return cls(
+            fds=args.fd_margin,
+            tasks=args.task_margin,
+            rss_fraction=args.rss_margin_percent / 100,
+            rss_bytes=args.rss_margin_mib * 2**20,
+            objects_fraction=args.objects_margin_percent / 100,
+            objects=args.objects_margin,
+        )
+
+
+def watch_errors(loop: asyncio.AbstractEventLoop) -> tuple[ErrorCounter, list[str]]:
+    """Count the errors this process logs (and the loop's unhandled ones) and collect its
+    ResourceWarnings: either fails a soak."""
+    errors = ErrorCounter()
+    logging.getLogger().addHandler(errors)
+    install_loop_error_counter(loop, errors)
+    resource_warnings: list[str] = []
+
+    def showwarning(message: Warning | str, category: type[Warning], *rest: Any) -> None:
+        resource_warnings.append(f"{category.__name__}: {message}"[:300])
+
+    warnings.simplefilter("always", ResourceWarning)
+    warnings.showwarning = showwarning  # type: ignore[assignment]
+    return errors, resource_warnings
+
 
 METRICS = ("fds", "tasks", "rss", "objects")
 PROCESSES = ("client", "server", "proxy")
@@ -1015,26 +1052,8 @@ def resource_rows(
 
 
 async def drive(args: argparse.Namespace) -> int:
-    loop = asyncio.get_running_loop()
-    client_errors = ErrorCounter()
-    logging.getLogger().addHandler(client_errors)
-    install_loop_error_counter(loop, client_errors)
-    resource_warnings: list[str] = []
-
-    def showwarning(message: Warning | str, category: type[Warning], *rest: Any) -> None:
-        resource_warnings.append(f"{category.__name__}: {message}"[:300])
-
-    warnings.simplefilter("always", ResourceWarning)
-    warnings.showwarning = showwarning  # type: ignore[assignment]
-
-    margins = Margins(
-        fds=args.fd_margin,
-        tasks=args.task_margin,
-        rss_fraction=args.rss_margin_percent / 100,
-        rss_bytes=args.rss_margin_mib * 2**20,
-        objects_fraction=args.objects_margin_percent / 100,
-        objects=args.objects_margin,
-    )
+    client_errors, resource_warnings = watch_errors(asyncio.get_running_loop())
+    margins = Margins.from_args(args)
     # Plans are drawn as the workers need them (a list of 100,000 would hold its payloads).
     warmup_plans = plan_stream(random.Random(args.seed), args.warmup)
     plans = plan_stream(random.Random(args.seed + 1_000_003), args.rpcs)
@@ -1252,12 +1271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=20.0, help="most seconds to wait for idle")
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="give up after this")
     parser.add_argument("-v", "--verbose", action="store_true", help="more error samples")
-    parser.add_argument("--fd-margin", type=int, default=5)
-    parser.add_argument("--task-margin", type=int, default=0)
-    parser.add_argument("--rss-margin-percent", type=float, default=25.0)
-    parser.add_argument("--rss-margin-mib", type=int, default=30)
-    parser.add_argument("--objects-margin-percent", type=float, default=2.0)
-    parser.add_argument("--objects-margin", type=int, default=10_000)
+    Margins.add_arguments(parser)
     # Internal: the child processes.
     parser.add_argument(
         "--role", choices=("driver", "server", "proxy"), default="driver", help=argparse.SUPPRESS
