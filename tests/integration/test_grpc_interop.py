@@ -22,7 +22,7 @@ from hypercorn.config import Config
 from connectrpc.hypercorn import patch_hypercorn_h2
 
 from ..api._service import EchoService, S, make_app
-from .test_sockets import _serving, _socket
+from .test_sockets import _serving, listening_socket
 
 SERVICE = "/test.v1.EchoService/"
 
@@ -35,7 +35,7 @@ def _ser(message: S) -> bytes:
 async def grpc_channel() -> AsyncIterator[tuple[grpc.aio.Channel, EchoService]]:
     patch_hypercorn_h2()
     service = EchoService()
-    sock = _socket()
+    sock = listening_socket()
     port = sock.getsockname()[1]
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import socket
 import ssl
 import struct
 import time
@@ -51,6 +50,7 @@ from ..api._service import (
     make_app,
 )
 from ._h2server import H2Server, ServerConn, ServerStream, unary_body
+from .test_sockets import listening_socket
 
 E = h2.errors.ErrorCodes
 
@@ -134,15 +134,6 @@ def _client(url: str, transport: HTTP2Transport, protocol: str) -> AsyncConnectC
     return AsyncConnectClient(url, transport, options=ClientOptions(protocol=protocol))
 
 
-def _listen() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 class Served:
     def __init__(
         self,
@@ -165,7 +156,7 @@ async def hypercorn(tmp_path: Path, tls: bool, mutual: bool = False) -> AsyncIte
     """Our ASGI app under hypercorn on 127.0.0.1, over h2c or TLS (ALPN h2)."""
     patch_hypercorn_h2()
     service = EchoService()
-    sock = _listen()
+    sock = listening_socket()
     port = sock.getsockname()[1]
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]
@@ -815,7 +806,7 @@ async def test_oversized_response_headers_fail_with_internal() -> None:
 
 @bounded(5)
 async def test_connect_failure_is_unavailable() -> None:
-    sock = _listen()
+    sock = listening_socket()
     port = sock.getsockname()[1]
     sock.close()
     transport = HTTP2Transport()

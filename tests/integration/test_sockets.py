@@ -44,7 +44,8 @@ class Forever:
             raise
 
 
-def _socket() -> socket.socket:
+def listening_socket() -> socket.socket:
+    """A non-blocking TCP socket listening on a free port of 127.0.0.1."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -54,7 +55,7 @@ def _socket() -> socket.socket:
 
 
 async def _hypercorn(app: ConnectASGIApplication) -> tuple[str, asyncio.Event, asyncio.Task[None]]:
-    sock = _socket()
+    sock = listening_socket()
     config = Config()
     port = sock.getsockname()[1]
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns the socket from here on
@@ -86,7 +87,7 @@ async def _serving(port: int, task: asyncio.Task[None]) -> None:
 
 
 async def _uvicorn(app: ConnectASGIApplication) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
-    sock = _socket()
+    sock = listening_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
