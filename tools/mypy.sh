@@ -13,7 +13,7 @@ cd "${REPO}"
 
 echo "mypy: library, generator, tests, tools" >&2
 uv run mypy connectrpc protoc_plugin tests/api tests/integration tests/unit tests/fuzz tests/codegen/*.py tests/__init__.py \
-    tools/soak.py tools/server_limits.py tests/browser/test_browser.py
+    tools/soak.py tools/server_limits.py tools/gen_grpc_protos.py tests/browser/test_browser.py
 
 echo "mypy: examples (with generated code)" >&2
 MYPYPATH=examples:examples/gen uv run mypy --exclude '^examples/gen/' \

@@ -1,12 +1,13 @@
-"""Regenerate the ``_pb2`` modules of ``connectrpc._proto`` (for development, not at runtime).
+"""Regenerate the ``_pb2`` modules of ``connectrpc._proto`` (development only: a tool, not
+part of the runtime package).
 
 Usage::
 
-    uv run python -m connectrpc._proto.generate          # rewrite the modules
-    uv run python -m connectrpc._proto.generate --check  # exit 1 if they are stale
+    uv run python tools/gen_grpc_protos.py          # rewrite the modules
+    uv run python tools/gen_grpc_protos.py --check  # exit 1 if they are stale
 
 Runs grpcio-tools' protoc with protobuf's ``python`` and ``pyi`` generators on every
-``.proto`` file here, with this directory as the include path, so that each file keeps
+``.proto`` file in ``connectrpc/_proto``, with that directory as the include path, so that each file keeps
 gRPC's own name (``grpc/health/v1/health.proto``): reflection clients see that name. The
 ``.pyi`` files are protoc's but for a first line that lets mypy --strict accept their bare
 ``Mapping`` arguments. The ``.py`` files get three edits, each checked to apply exactly once,
@@ -32,11 +33,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "connectrpc" / "_proto"
 PACKAGE = "connectrpc._proto"
 
 _HEADER = (
-    "# Edited by connectrpc/_proto/generate.py: a private descriptor pool, the real module\n"
+    "# Edited by tools/gen_grpc_protos.py: a private descriptor pool, the real module\n"
     "# name, no runtime version pin.\n"
 )
 # protoc's stubs accept a message or a dict where a message goes, written as a bare Mapping,
@@ -50,7 +51,7 @@ _VERSION_CHECK = re.compile(
 
 
 def protos() -> list[str]:
-    """The ``.proto`` files here, by their names relative to this directory."""
+    """The ``.proto`` files of ``connectrpc._proto``, by their names relative to it."""
     return sorted(p.relative_to(HERE).as_posix() for p in HERE.rglob("*.proto"))
 
 
