@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import abc
 import urllib.parse
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["AsyncTransport", "HTTPRequest", "Origin", "TransportResponse", "split_url"]
+from connectrpc._core.cancel import CancelToken
+
+__all__ = [
+    "AsyncTransport",
+    "HTTPRequest",
+    "Origin",
+    "SyncTransport",
+    "SyncTransportResponse",
+    "TransportResponse",
+    "split_url",
+]
 
 Origin = tuple[str, str, int]
 """``(scheme, host, port)``: what a connection pool keys connections by."""
@@ -34,14 +44,17 @@ def split_url(url: str) -> tuple[Origin, str, str]:
 
 @dataclass(frozen=True)
 class HTTPRequest:
-    """One outgoing request. ``body`` is bytes, or an async stream of byte chunks."""
+    """One outgoing request. ``body`` is bytes, or a stream of byte chunks (an async
+    iterable for async transports, an iterable for sync ones)."""
 
     method: str
     url: str
     headers: CIMultiDict[str]
-    body: bytes | AsyncIterable[bytes]
+    body: bytes | AsyncIterable[bytes] | Iterable[bytes]
     timeout: float | None
     """Seconds until the whole exchange, body included, must be abandoned."""
+    cancel: CancelToken | None = None
+    """Sync transports only: cancelling it aborts the exchange from another thread."""
 
 
 class TransportResponse(abc.ABC):
@@ -75,3 +88,41 @@ class AsyncTransport(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - most transports own nothing
         """Release resources the transport owns."""
+
+
+class SyncTransportResponse(abc.ABC):
+    """A response whose body is still arriving, read by blocking calls."""
+
+    status: int
+    headers: CIMultiDict[str] | CIMultiDictProxy[str]
+
+    @abc.abstractmethod
+    def read(self) -> bytes:
+        """The next chunk of body; ``b""`` once the body is complete. Blocks at most until
+        the request's deadline (then ``deadline_exceeded``, connection closed)."""
+
+    def trailers(self) -> CIMultiDict[str] | None:
+        """HTTP trailers, once the body is complete (``None`` where the transport has none)."""
+        return None
+
+    @abc.abstractmethod
+    def close(self, *, abort: bool) -> None:
+        """Release the connection; ``abort`` when the body was not read to the end.
+
+        ``close(abort=True)`` may be called from another thread while ``read`` blocks:
+        ``read`` then fails with ``canceled`` promptly and the connection is discarded.
+        """
+
+
+class SyncTransport(abc.ABC):
+    """Sends requests from blocking code. Raises ``ConnectError`` (``deadline_exceeded``,
+    ``canceled``, ``unavailable``) or ``OSError`` for network failures."""
+
+    supports_trailers: bool = False
+    """Whether responses can carry HTTP trailers (HTTP/2), which gRPC needs."""
+
+    @abc.abstractmethod
+    def send(self, request: HTTPRequest) -> SyncTransportResponse: ...
+
+    def close(self) -> None:  # noqa: B027 - most transports own nothing
+        """Release resources the transport owns (idle connections)."""
