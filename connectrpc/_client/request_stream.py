@@ -3,7 +3,7 @@
 A write per message is what limits small-message client streams: every chunk costs an
 HTTP/1.1 chunk header and a socket write. Frames are gathered into chunks of up to 64 KiB:
 
-* from a plain iterable, as fast as it yields;
+* from a plain iterable, as fast as it yields (``coalesce``, which the sync client uses too);
 * from an async iterable, by a producer task that runs ahead of the network: whatever it
   produced while the previous chunk was being written goes out as the next chunk. A message
   followed by a pause in the caller's stream is sent at once, so nothing waits for a batch to
@@ -13,10 +13,10 @@ HTTP/1.1 chunk header and a socket write. Frames are gathered into chunks of up 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["CHUNK_LIMIT", "frames_from"]
+__all__ = ["CHUNK_LIMIT", "coalesce", "frames_from"]
 
 CHUNK_LIMIT = 64 * 1024
 
@@ -31,10 +31,15 @@ async def frames_from(
         async for chunk in _from_async(messages, frame):
             yield chunk
         return
+    for chunk in coalesce(map(frame, messages)):
+        yield chunk
+
+
+def coalesce(frames: Iterable[bytes]) -> Iterator[bytes]:
+    """``frames`` joined into chunks of about ``CHUNK_LIMIT`` bytes, as fast as they come."""
     batch: list[bytes] = []
     size = 0
-    for message in messages:
-        data = frame(message)
+    for data in frames:
         batch.append(data)
         size += len(data)
         if size >= CHUNK_LIMIT:

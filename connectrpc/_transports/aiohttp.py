@@ -16,7 +16,7 @@ import aiohttp
 from connectrpc._aio.deadline import deadline_exceeded
 from connectrpc._core.code import Code
 from connectrpc._core.error import ConnectError
-from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
+from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse, async_body
 
 __all__ = ["AiohttpTransport"]
 
@@ -128,9 +128,9 @@ class AiohttpTransport(AsyncTransport):
             if request.timeout is not None
             else aiohttp.helpers.sentinel
         )
-        body = request.body
+        body = async_body(request.body)
         upload = _NO_UPLOAD
-        if not isinstance(body, (bytes, bytearray)):
+        if not isinstance(body, (bytes, bytearray, memoryview)):
             upload = _Upload(body)
             body = upload.chunks()
         try:

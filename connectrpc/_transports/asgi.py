@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 from connectrpc._aio.deadline import deadline_exceeded
 from connectrpc._core.code import Code
 from connectrpc._core.error import ConnectError
-from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse
+from connectrpc._transports.base import AsyncTransport, HTTPRequest, TransportResponse, async_body
 
 __all__ = ["ASGITransport"]
 
@@ -161,10 +161,11 @@ class ASGITransport(AsyncTransport):
             else:
                 out_q.put_nowait(_CallerFailure(exc))
 
-        if isinstance(request.body, (bytes, bytearray)):
-            body_q.put_nowait({"type": "http.request", "body": bytes(request.body)})
+        body = async_body(request.body)
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            body_q.put_nowait({"type": "http.request", "body": bytes(body)})
         else:
-            pump = asyncio.ensure_future(_pump(request.body, body_q, caller_failed))
+            pump = asyncio.ensure_future(_pump(body, body_q, caller_failed))
 
         body_done = False
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from connectrpc._core.cancel import CancelToken
+from connectrpc._transports.cancel import CancelToken
 
 __all__ = [
     "AsyncTransport",
@@ -24,6 +24,7 @@ __all__ = [
     "SyncTransport",
     "SyncTransportResponse",
     "TransportResponse",
+    "async_body",
     "split_url",
 ]
 
@@ -55,6 +56,19 @@ class HTTPRequest:
     """Seconds until the whole exchange, body included, must be abandoned."""
     cancel: CancelToken | None = None
     """Sync transports only: cancelling it aborts the exchange from another thread."""
+
+
+def async_body(
+    body: bytes | AsyncIterable[bytes] | Iterable[bytes],
+) -> bytes | AsyncIterable[bytes]:
+    """``body`` as an async transport sends it; a plain iterable of chunks is a sync
+    client's body, which an async transport cannot stream."""
+    if isinstance(body, (bytes, AsyncIterable)):
+        return body
+    raise TypeError(
+        "an async transport cannot send a plain iterable as a streaming body: "
+        "use the async client with async transports and the sync client with sync ones"
+    )
 
 
 class TransportResponse(abc.ABC):

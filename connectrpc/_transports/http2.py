@@ -81,6 +81,7 @@ from connectrpc._transports.base import (
     HTTPRequest,
     Origin,
     TransportResponse,
+    async_body,
     split_url,
 )
 
@@ -1139,7 +1140,7 @@ class HTTP2Transport(AsyncTransport):
 
     async def send(self, request: HTTPRequest) -> TransportResponse:
         loop = asyncio.get_running_loop()
-        body = request.body
+        body = async_body(request.body)
         data: bytes | None = None
         source: AsyncIterable[bytes] | None = None
         if isinstance(body, (bytes, bytearray, memoryview)):

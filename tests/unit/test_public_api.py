@@ -60,7 +60,7 @@ PUBLIC = {
         "server_stream_handler",
         "unary_handler",
     ],
-    "connectrpc.streams": ["StreamInput", "StreamOutput"],
+    "connectrpc.streams": ["StreamInput", "StreamOutput", "SyncStreamOutput"],
     "connectrpc.testing": ["ASGITransport"],
     "connectrpc.unary": ["UnaryOutput"],
     "connectrpc.validate": ["ValidationInterceptor", "violations_of"],

@@ -58,4 +58,3 @@ class CancelToken:
 
 def _nothing() -> None:
     return None
-
