@@ -13,6 +13,11 @@
   (httptools when installed, else h11; ``CONFORMANCE_UVICORN_HTTP`` overrides), TLS and
   client certificates through its ``ssl_*`` settings.
 
+* ``gunicorn``: ``python -m gunicorn`` as a child process on a free port, serving the WSGI
+  application ``app:create_wsgi_app()`` (the sync implementation) with ``gthread`` workers.
+  HTTP/1.1 only; TLS and client certificates through ``--certfile``/``--keyfile``/
+  ``--ca-certs``/``--cert-reqs``.
+
 The child servers import ``app:app`` (``conformance/app.py``); the runner's message receive
 limit goes to it as ``CONFORMANCE_READ_MAX_BYTES``. Every server keeps its defaults except
 where noted. Each function reads nothing from stdin: it gets the runner's
@@ -54,6 +59,7 @@ def server(name: str) -> ServeFunction:
         "pyvoy": serve_pyvoy,
         "granian": serve_granian,
         "uvicorn": serve_uvicorn,
+        "gunicorn": serve_gunicorn,
     }
     try:
         return servers[name]
@@ -234,6 +240,35 @@ async def serve_pyvoy(request: ServerCompatRequest, workdir: Path) -> None:
         await server.stop()
 
 
+# --- gunicorn ------------------------------------------------------------------------------
+
+# gthread workers: each worker process answers several connections at once from a thread pool
+# (the runner sends up to --parallel calls at a time, and the Timeouts cases hold a thread for
+# their handler's delay) and keeps connections alive. Idle connections are kept longer than
+# gunicorn's default 2 s: Go's client reuses an idle connection for up to 90 s, and a server
+# closing it just as a request goes out fails that request with "broken pipe". (The sync
+# worker class, one connection per process, timed out at start-up under the runner.)
+GUNICORN_WORKERS = 2
+GUNICORN_THREADS = 16
+
+
+async def serve_gunicorn(request: ServerCompatRequest, workdir: Path) -> None:
+    args = [
+        sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
+        "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS),
+        "--keep-alive", "120", "--graceful-timeout", "2", "--log-level", "warning",
+        "--no-control-socket",
+    ]  # fmt: skip
+    if request.use_tls:
+        files = _TLSFiles(request, workdir)
+        args += ["--certfile", str(files.cert), "--keyfile", str(files.key)]
+        if files.client_ca is not None:
+            args += ["--ca-certs", str(files.client_ca), "--cert-reqs", str(int(ssl.CERT_REQUIRED))]
+    await _serve_child("gunicorn", request, workdir, args, lambda port: [
+        "--bind", f"127.0.0.1:{port}", "app:create_wsgi_app()",
+    ])  # fmt: skip
+
+
 # --- granian -------------------------------------------------------------------------------
 
 
@@ -248,12 +283,24 @@ async def serve_granian(request: ServerCompatRequest, workdir: Path) -> None:
         args += ["--ssl-certificate", str(files.cert), "--ssl-keyfile", str(files.pkcs8_key())]
         if files.client_ca is not None:
             args += ["--ssl-ca", str(files.client_ca), "--ssl-client-verify"]
+    await _serve_child("granian", request, workdir, args, lambda port: ["--port", str(port), APP])
+
+
+async def _serve_child(
+    name: str,
+    request: ServerCompatRequest,
+    workdir: Path,
+    args: list[str],
+    bind: Callable[[int], list[str]],
+) -> None:
+    """Run ``args + bind(port)`` as a child server on a free port until SIGTERM (another
+    port if it does not come up, e.g. because the port was taken in the meantime)."""
     env = _child_env(request)
     stop = _stop_event()
     for _attempt in range(5):
         port = _free_port()
         proc = await asyncio.create_subprocess_exec(
-            *args, "--port", str(port), APP,
+            *args, *bind(port),
             env=env, stdin=asyncio.subprocess.DEVNULL, stdout=sys.stderr.fileno(),
             cwd=workdir,  # `-m` puts the working directory first on sys.path: keep it neutral
             start_new_session=True,  # its own process group, so that we can stop its workers
@@ -265,20 +312,20 @@ async def serve_granian(request: ServerCompatRequest, workdir: Path) -> None:
                     break
                 await asyncio.sleep(0.1)
             else:
-                _log(f"granian did not start on port {port} (exit status {proc.returncode})")
+                _log(f"{name} did not start on port {port} (exit status {proc.returncode})")
                 await _stop_process(proc)
-                continue  # e.g. the port was taken in the meantime: try another
+                continue
             response = server_compat_pb2.ServerCompatResponse(host="127.0.0.1", port=port)
             if request.use_tls:
                 response.pem_cert = request.server_creds.cert
             _write_response(response)
             await _first(stop.wait(), proc.wait())
             if not stop.is_set():
-                _log(f"granian exited with status {proc.returncode}")
+                _log(f"{name} exited with status {proc.returncode}")
             return
         finally:
             await _stop_process(proc)
-    raise SystemExit("conformance server: granian did not start")
+    raise SystemExit(f"conformance server: {name} did not start")
 
 
 # --- uvicorn -------------------------------------------------------------------------------

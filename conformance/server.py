@@ -5,9 +5,10 @@ Run by the official runner (``connectconformance --mode server``). It reads one 
 ASGI application, writes one size-prefixed ``ServerCompatResponse`` to stdout and serves until
 SIGTERM. The behaviour of every method is specified in the harness's ``service.proto``.
 
-``CONFORMANCE_SERVER`` chooses the ASGI server: ``hypercorn`` (the default; the only one run
+``CONFORMANCE_SERVER`` chooses the server: ``hypercorn`` (the default; the only one run
 with ``connectrpc.hypercorn.patch_hypercorn_h2()``), or ``pyvoy``, ``granian``, ``uvicorn``,
-each unpatched and started by ``conformance/launchers.py``. Each has its feature config,
+each unpatched and started by ``conformance/launchers.py``, or ``gunicorn``, which runs the
+WSGI application over the sync implementation in ``conformance/server_sync.py``. Each has its feature config,
 ``conformance/server-config-<server>.yaml``; ``tools/conformance.sh server --server NAME``.
 
 The harness's Python code is generated into ``conformance/gen`` by

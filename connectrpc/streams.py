@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable
-from types import TracebackType
 from typing import Generic, Protocol, TypeVar
 
 from multidict import CIMultiDict
@@ -122,12 +121,7 @@ class StreamOutput(_Output[T]):
     async def __aenter__(self) -> StreamOutput[T]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     def __aiter__(self) -> StreamOutput[T]:
@@ -174,12 +168,7 @@ class SyncStreamOutput(_Output[T]):
     def __enter__(self) -> SyncStreamOutput[T]:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __iter__(self) -> SyncStreamOutput[T]:

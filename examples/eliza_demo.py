@@ -3,8 +3,10 @@
     uv run python examples/eliza_demo.py        (or ./tools/demo.sh, which also sets up)
 
 Starts ``eliza_server.py`` as a subprocess on a free port of 127.0.0.1, reads the URL it
-prints, runs the ``eliza_client.py`` conversation in this process, then stops the server with
-SIGTERM and waits for it to exit. Exits non-zero if any step fails.
+prints, runs the ``eliza_client.py`` conversation in this process, then the same with the
+blocking client (``eliza_client_sync.py``, in a worker thread), then a full-duplex gRPC
+conversation over HTTP/2, then stops the server with SIGTERM and waits for it to exit.
+Exits non-zero if any step fails.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ sys.path.append(str(HERE / "gen"))  # after runfiles, under Bazel
 sys.path.insert(0, str(HERE))
 
 from eliza_client import run_conversation, run_full_duplex  # noqa: E402
+from eliza_client_sync import run_conversation_sync  # noqa: E402
 
 __all__ = ["main", "run_demo", "start_server", "stop_server"]
 
@@ -28,11 +31,13 @@ SHUTDOWN_TIMEOUT = 15.0
 LISTENING = "listening on "
 
 
-async def start_server(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    """Start ``eliza_server.py --host 127.0.0.1 --port 0 ARGS``; returns it and its URL."""
+async def start_server(
+    *args: str, script: str = "eliza_server.py"
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Start ``SCRIPT --host 127.0.0.1 --port 0 ARGS``; returns it and its URL."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(HERE / "eliza_server.py"),
+        str(HERE / script),
         "--host",
         "127.0.0.1",
         "--port",
@@ -72,6 +77,8 @@ async def run_demo() -> int:
     print(f"Eliza is listening on {url}\n", flush=True)
     try:
         await run_conversation(url)
+        print()
+        await asyncio.to_thread(run_conversation_sync, url)
         print()
         await run_full_duplex(url)
     finally:

@@ -51,6 +51,7 @@ from connectrpc.server import ConnectASGIApplication, RequestContext
 __all__ = [
     "ELIZA_VERSION",
     "ElizaService",
+    "answer",
     "asgi_app",
     "bind_socket",
     "main",
@@ -79,7 +80,12 @@ class ElizaService(eliza_connect.ElizaService):
         self._seed = seed
         self._pause = pause
 
-    def _eliza(self, ctx: RequestContext) -> Eliza:
+    @property
+    def pause(self) -> float:
+        return self._pause
+
+    def conversation(self, ctx: RequestContext) -> Eliza:
+        """A new conversation for one call; sets Eliza's response headers."""
         ctx.response_headers["eliza-version"] = ELIZA_VERSION
         request_id = ctx.request_headers.get(REQUEST_ID_HEADER)
         if request_id is not None:
@@ -90,21 +96,13 @@ class ElizaService(eliza_connect.ElizaService):
         self, request: eliza_pb2.SayRequest, ctx: RequestContext
     ) -> eliza_pb2.SayResponse:
         """One sentence in, one reply out. Each call is a fresh conversation: no side effects."""
-        eliza = self._eliza(ctx)
-        if not request.sentence.strip():
-            # The detail tells a program (not just a person) what to fix.
-            raise ConnectError(
-                Code.INVALID_ARGUMENT,
-                "say something: the sentence is empty",
-                details=[wrappers_pb2.StringValue(value="SayRequest.sentence")],
-            )
-        return eliza_pb2.SayResponse(sentence=eliza.reply(request.sentence))
+        return answer(self.conversation(ctx), request)
 
     async def converse(
         self, requests: AsyncIterator[eliza_pb2.ConverseRequest], ctx: RequestContext
     ) -> AsyncIterator[eliza_pb2.ConverseResponse]:
         """A conversation: one reply per sentence, until the client stops or says goodbye."""
-        eliza = self._eliza(ctx)
+        eliza = self.conversation(ctx)
         turns = 0
         async for request in requests:
             turns += 1
@@ -117,7 +115,7 @@ class ElizaService(eliza_connect.ElizaService):
         self, request: eliza_pb2.IntroduceRequest, ctx: RequestContext
     ) -> AsyncIterator[eliza_pb2.IntroduceResponse]:
         """Eliza introduces herself, one sentence per message."""
-        self._eliza(ctx)
+        self.conversation(ctx)
         for i, sentence in enumerate(introduction(request.name)):
             if i and self._pause:
                 await asyncio.sleep(self._pause)
@@ -127,10 +125,22 @@ class ElizaService(eliza_connect.ElizaService):
         self, requests: AsyncIterator[eliza_pb2.PontificateRequest], ctx: RequestContext
     ) -> eliza_pb2.PontificateResponse:
         """Eliza listens to the whole monologue, then answers once."""
-        eliza = self._eliza(ctx)
+        eliza = self.conversation(ctx)
         sentences = [request.sentence async for request in requests]
         ctx.response_trailers["eliza-heard"] = str(len(sentences))
         return eliza_pb2.PontificateResponse(sentence=eliza.reply_to_monologue(sentences))
+
+
+def answer(eliza: Eliza, request: eliza_pb2.SayRequest) -> eliza_pb2.SayResponse:
+    """Eliza's reply to one sentence; an empty one is ``invalid_argument``."""
+    if not request.sentence.strip():
+        # The detail tells a program (not just a person) what to fix.
+        raise ConnectError(
+            Code.INVALID_ARGUMENT,
+            "say something: the sentence is empty",
+            details=[wrappers_pb2.StringValue(value="SayRequest.sentence")],
+        )
+    return eliza_pb2.SayResponse(sentence=eliza.reply(request.sentence))
 
 
 def asgi_app(

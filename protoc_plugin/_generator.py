@@ -28,7 +28,15 @@ without services produce nothing. The module contains, in this order:
    * ``Svc``: the server-side base class; every method raises ``UNIMPLEMENTED`` until a
      subclass overrides it;
    * ``SvcASGIApplication``: a ``connectrpc.server.ConnectASGIApplication`` serving an
-     instance of ``Svc``.
+     instance of ``Svc``;
+   * ``SvcClient``: the blocking client, wrapping ``connectrpc.client.ConnectClient``, with
+     the same methods (plain ones return the response or an iterator of responses, ``call_``
+     ones a ``UnaryOutput`` / ``SyncStreamOutput``) and a ``cancel=`` token;
+   * ``SvcSync``: the server-side base class for WSGI, with plain (blocking) methods;
+   * ``SvcWSGIApplication``: a ``connectrpc.server.ConnectWSGIApplication`` serving an
+     instance of ``SvcSync``.
+
+   The ``flavor`` parameter picks the async classes, the sync ones, or both (the default).
 
 Names
 =====
@@ -63,8 +71,11 @@ Parameters
 ==========
 
 ``line_length=N`` (default 88): the width the output is laid out for, to match the
-formatter configuration of the project the code is generated into. Any other parameter is
-an error.
+formatter configuration of the project the code is generated into.
+
+``flavor=async|sync|both`` (default ``both``): generate the asyncio client, service base and
+ASGI application, the blocking client, service base and WSGI application, or all of them.
+Class names do not depend on it. Any other parameter is an error.
 """
 
 from __future__ import annotations
@@ -94,12 +105,17 @@ _MINIMUM_EDITION = 998
 _MAXIMUM_EDITION = 1001
 
 # Names every generated module binds or uses at module level besides the _pb2 aliases.
-_MODULE_NAMES = frozenset({"annotations", "AsyncIterator", "aiohttp", "connectrpc"})
+_MODULE_NAMES = frozenset(
+    {"annotations", "AsyncIterator", "Iterable", "Iterator", "aiohttp", "connectrpc"}
+)
 # Names used in annotations inside the generated class bodies: a method or constant with one
 # of these names would shadow it for type checkers.
 _CLASS_BODY_NAMES = _MODULE_NAMES | {"bool", "float", "str"}
 # Methods every generated client has besides the rpc methods.
 _CLIENT_METHODS = frozenset({"close"})
+
+
+_FLAVORS = ("async", "sync", "both")
 
 
 class GeneratorError(Exception):
@@ -111,6 +127,15 @@ class Options:
     """Plugin parameters (``--connect_python_opt=line_length=100``)."""
 
     line_length: int = 88
+    flavor: str = "both"
+
+    @property
+    def async_classes(self) -> bool:
+        return self.flavor in ("async", "both")
+
+    @property
+    def sync_classes(self) -> bool:
+        return self.flavor in ("sync", "both")
 
 
 def parse_parameter(parameter: str) -> Options:
@@ -130,8 +155,17 @@ def parse_parameter(parameter: str) -> Options:
                     "(expected an integer between 79 and 1000)"
                 )
             options = dataclasses.replace(options, line_length=int(value))
+        elif key == "flavor":
+            if value not in _FLAVORS:
+                raise GeneratorError(
+                    f"invalid value for parameter flavor: {value!r} (expected one of "
+                    f"{', '.join(_FLAVORS)}: the asyncio classes, the blocking ones, or both)"
+                )
+            options = dataclasses.replace(options, flavor=value)
         else:
-            raise GeneratorError(f"unknown parameter {key!r} (supported parameters: line_length)")
+            raise GeneratorError(
+                f"unknown parameter {key!r} (supported parameters: line_length, flavor)"
+            )
     return options
 
 
@@ -244,6 +278,9 @@ class _Service:
     client_class: str
     service_class: str
     app_class: str
+    sync_client_class: str
+    sync_service_class: str
+    wsgi_app_class: str
     comment: list[str]
     methods: list[_Method]
 
@@ -260,6 +297,7 @@ class _FileGenerator:
         self._file = file
         self._messages = messages
         self._out = Printer(line_length=options.line_length)
+        self._options = options
         self._comments = {
             tuple(location.path): location.leading_comments
             for location in file.source_code_info.location
@@ -289,7 +327,15 @@ class _FileGenerator:
             )
             base = module_scope.claim(
                 service.name.lstrip("_") or "Service",
-                lambda b: [f"{b}Methods", f"Async{b}Client", b, f"{b}ASGIApplication"],
+                lambda b: [
+                    f"{b}Methods",
+                    f"Async{b}Client",
+                    b,
+                    f"{b}ASGIApplication",
+                    f"{b}Client",
+                    f"{b}Sync",
+                    f"{b}WSGIApplication",
+                ],
             )
             method_scope = _names.NameScope(_CLASS_BODY_NAMES | aliases | _CLIENT_METHODS)
             constant_scope = _names.NameScope(_CLASS_BODY_NAMES | aliases)
@@ -324,6 +370,9 @@ class _FileGenerator:
                     client_class=f"Async{base}Client",
                     service_class=base,
                     app_class=f"{base}ASGIApplication",
+                    sync_client_class=f"{base}Client",
+                    sync_service_class=f"{base}Sync",
+                    wsgi_app_class=f"{base}WSGIApplication",
                     comment=_clean_comment(self._comments.get((6, s_index), "")),
                     methods=methods,
                 )
@@ -356,18 +405,31 @@ class _FileGenerator:
         self._imports()
         out.line()
         out.line(f"connectrpc.method.require_runtime_api({RUNTIME_API_VERSION})")
+        flavors = [
+            f
+            for f, on in ((False, self._options.async_classes), (True, self._options.sync_classes))
+            if on
+        ]
         for service in self._services:
             self._methods_class(service)
-            self._client_class(service)
-            self._service_class(service)
-            self._app_class(service)
+            for sync in flavors:
+                self._client_class(service, sync=sync)
+                self._service_class(service, sync=sync)
+                self._app_class(service, sync=sync)
         return out.text()
 
     def _imports(self) -> None:
         kinds = {m.kind for s in self._services for m in s.methods}
         streaming = any(k is not _Kind.UNARY for k in kinds)
         unary_output = bool(kinds & {_Kind.UNARY, _Kind.CLIENT_STREAM})
-        stdlib = ["from collections.abc import AsyncIterator"] if streaming else []
+        stream_types = []
+        if streaming and self._options.async_classes:
+            stream_types.append("AsyncIterator")
+        if streaming and self._options.sync_classes:
+            if any(k.streams_requests for k in kinds):
+                stream_types.append("Iterable")
+            stream_types.append("Iterator")
+        stdlib = [f"from collections.abc import {', '.join(stream_types)}"] if stream_types else []
         runtime = ["client", "errors", "headers", "method", "server"]
         if streaming:
             runtime.append("streams")
@@ -454,19 +516,20 @@ class _FileGenerator:
         with out.indented():
             out.docstring(doc)
 
-    def _client_class(self, service: _Service) -> None:
+    def _client_class(self, service: _Service, *, sync: bool) -> None:
         out = self._out
+        name = service.sync_client_class if sync else service.client_class
+        kind = "Blocking" if sync else "Async"
+        transport = "SyncTransport" if sync else "HTTPClient"
         self._class(
-            service.client_class,
-            [],
-            _docstring(f"Async client for {service.full_name}.", service.comment),
+            name, [], _docstring(f"{kind} client for {service.full_name}.", service.comment)
         )
         with out.indented():
             self._def(
                 "__init__",
                 [
                     "base_url: str",
-                    "http_client: connectrpc.client.HTTPClient | None = None",
+                    f"http_client: connectrpc.client.{transport} | None = None",
                     "*",
                     "options: connectrpc.client.ClientOptions | None = None",
                 ],
@@ -477,47 +540,56 @@ class _FileGenerator:
             with out.indented():
                 out.emit(
                     Group(
-                        "connectrpc.client.AsyncConnectClient",
+                        f"connectrpc.client.{'ConnectClient' if sync else 'AsyncConnectClient'}",
                         ["base_url", "http_client", "options=options"],
                     ),
                     prefix="self._client = ",
                 )
+            awaiting = "" if sync else "await "
             self._def(
                 "close",
                 [],
                 "None",
-                ["Close the HTTP session, if the client created its own."],
-                is_async=True,
+                [
+                    "Close the client's connections."
+                    if sync
+                    else "Close the HTTP session, if the client created its own."
+                ],
+                is_async=not sync,
             )
             with out.indented():
-                out.line("await self._client.close()")
+                out.line(f"{awaiting}self._client.close()")
+            enter, leave = ("__enter__", "__exit__") if sync else ("__aenter__", "__aexit__")
             self._def(
-                "__aenter__",
+                enter,
                 [],
-                service.client_class,
-                ["Use the client as ``async with``; it is closed on exit."],
-                is_async=True,
+                name,
+                [
+                    f"Use the client as ``{'with' if sync else 'async with'}``; it is closed on exit."
+                ],
+                is_async=not sync,
             )
             with out.indented():
                 out.line("return self")
             self._def(
-                "__aexit__",
+                leave,
                 ["*exc_info: object"],
                 "None",
                 ["Close the client (see ``close``)."],
-                is_async=True,
+                is_async=not sync,
             )
             with out.indented():
-                out.line("await self.close()")
+                out.line(f"{awaiting}self.close()")
             for method in service.methods:
-                self._client_methods(service, method)
+                self._client_methods(service, method, sync=sync)
 
-    def _client_methods(self, service: _Service, method: _Method) -> None:
+    def _client_methods(self, service: _Service, method: _Method, *, sync: bool) -> None:
         out = self._out
         kind = method.kind
         if kind.streams_requests:
+            input_type = "Iterable" if sync else "connectrpc.streams.StreamInput"
             request: Node = Group(
-                "reqs: connectrpc.streams.StreamInput", [method.input], "[", "]", magic_comma=False
+                f"reqs: {input_type}", [method.input], "[", "]", magic_comma=False
             )
             request_arg = "reqs"
         else:
@@ -538,13 +610,16 @@ class _FileGenerator:
         if kind is _Kind.UNARY and method.idempotency == "NO_SIDE_EFFECTS":
             params.append("use_get: bool = False")
             args.append("use_get=use_get")
+        if sync:
+            params.append("cancel: connectrpc.client.CancelToken | None = None")
+            args.append("cancel=cancel")
 
         if kind.streams_responses:
-            plain_returns: Node = Group(
-                "AsyncIterator", [method.output], "[", "]", magic_comma=False
-            )
+            iterator = "Iterator" if sync else "AsyncIterator"
+            output = "SyncStreamOutput" if sync else "StreamOutput"
+            plain_returns: Node = Group(iterator, [method.output], "[", "]", magic_comma=False)
             call_returns: Node = Group(
-                "connectrpc.streams.StreamOutput", [method.output], "[", "]", magic_comma=False
+                f"connectrpc.streams.{output}", [method.output], "[", "]", magic_comma=False
             )
             plain_doc = f"Call {method.full_name} and iterate over the responses."
         else:
@@ -555,9 +630,9 @@ class _FileGenerator:
             plain_doc = f"Call {method.full_name}."
         call_doc = f"Call {method.full_name}; return the output instead of raising ConnectError."
 
-        # Plain form: a coroutine, except for streamed responses, which are returned directly
-        # as an async iterator.
-        plain_async = not kind.streams_responses
+        # Async plain form: a coroutine, except for streamed responses, which are returned
+        # directly as an async iterator.
+        plain_async = not sync and not kind.streams_responses
         self._def(
             method.py_name,
             params,
@@ -573,34 +648,39 @@ class _FileGenerator:
             params,
             call_returns,
             _docstring(call_doc, method.comment),
-            is_async=True,
+            is_async=not sync,
         )
         with out.indented():
-            out.emit(Group(f"self._client.call_{kind.runtime_name}", args), prefix="return await ")
+            out.emit(
+                Group(f"self._client.call_{kind.runtime_name}", args),
+                prefix="return " if sync else "return await ",
+            )
 
-    def _service_class(self, service: _Service) -> None:
+    def _service_class(self, service: _Service, *, sync: bool) -> None:
         out = self._out
+        what = "Blocking implementation" if sync else "Implementation"
         self._class(
-            service.service_class,
+            service.sync_service_class if sync else service.service_class,
             [],
             _docstring(
-                f"Implementation of {service.full_name}: subclass and override the methods.",
+                f"{what} of {service.full_name}: subclass and override the methods.",
                 service.comment,
             ),
         )
+        iterator = "Iterator" if sync else "AsyncIterator"
         with out.indented():
             for method in service.methods:
                 kind = method.kind
                 request: Node
                 if kind.streams_requests:
                     request = Group(
-                        "requests: AsyncIterator", [method.input], "[", "]", magic_comma=False
+                        f"requests: {iterator}", [method.input], "[", "]", magic_comma=False
                     )
                 else:
                     request = f"request: {method.input}"
                 returns: Node = method.output
                 if kind.streams_responses:
-                    returns = Group("AsyncIterator", [method.output], "[", "]", magic_comma=False)
+                    returns = Group(iterator, [method.output], "[", "]", magic_comma=False)
                 self._def(
                     method.py_name,
                     [request, "ctx: connectrpc.server.RequestContext"],
@@ -609,7 +689,7 @@ class _FileGenerator:
                         f"Handle {method.full_name}; raises UNIMPLEMENTED unless overridden.",
                         method.comment,
                     ),
-                    is_async=not kind.streams_responses,
+                    is_async=not sync and not kind.streams_responses,
                 )
                 with out.indented():
                     out.emit(
@@ -623,18 +703,20 @@ class _FileGenerator:
                         prefix="raise ",
                     )
 
-    def _app_class(self, service: _Service) -> None:
+    def _app_class(self, service: _Service, *, sync: bool) -> None:
         out = self._out
+        kind = "WSGI" if sync else "ASGI"
         self._class(
-            service.app_class,
-            ["connectrpc.server.ConnectASGIApplication"],
-            [f"ASGI application serving an implementation of {service.full_name}."],
+            service.wsgi_app_class if sync else service.app_class,
+            [f"connectrpc.server.Connect{kind}Application"],
+            [f"{kind} application serving an implementation of {service.full_name}."],
         )
+        factory = "sync_" if sync else ""
         with out.indented():
             self._def(
                 "__init__",
                 [
-                    f"service: {service.service_class}",
+                    f"service: {service.sync_service_class if sync else service.service_class}",
                     "*",
                     "options: connectrpc.server.ServerOptions | None = None",
                 ],
@@ -644,7 +726,7 @@ class _FileGenerator:
             )
             handlers: list[Node] = [
                 Group(
-                    f"connectrpc.server.{method.kind.runtime_name}_handler",
+                    f"connectrpc.server.{factory}{method.kind.runtime_name}_handler",
                     [f"{service.methods_class}.{method.constant}", f"service.{method.py_name}"],
                 )
                 for method in service.methods

@@ -44,6 +44,8 @@ if [[ ${fast} -eq 0 ]]; then
     tools/conformance.sh server --server pyvoy
     step "conformance: server on uvicorn, unpatched (HTTP/1.1: Connect and gRPC-Web)"
     tools/conformance.sh server --server uvicorn
+    step "conformance: WSGI server on gunicorn, sync handlers (HTTP/1.1: Connect and gRPC-Web)"
+    tools/conformance.sh server --server gunicorn
     step "bazel: build, conformance and consumer workspace with a real Bazel (offline)"
     tools/bazel_ci.sh
 fi

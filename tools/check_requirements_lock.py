@@ -8,7 +8,7 @@ diff when they differ) or rewrites it (``--write``).
 
 What goes into the Bazel lock: the closure, in uv.lock's dependency graph, of
 
-* the runtime dependencies of ``connect-python`` (aiohttp, h2, multidict, protobuf),
+* the runtime dependencies of ``connect-python`` (aiohttp, h2, httptools, multidict, protobuf),
 * its ``brotli``, ``zstd`` and ``snappy`` extras (the conformance matrix uses every compression),
 * ``hypercorn``, which the example server and the conformance server run on.
 

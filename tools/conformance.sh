@@ -5,9 +5,10 @@
 #
 # e.g. tools/conformance.sh client --run 'Basic/**'   (interactive narrowing; not for CI)
 #
-# --server NAME (or CONFORMANCE_SERVER=NAME) picks the ASGI server the server suite runs on:
+# --server NAME (or CONFORMANCE_SERVER=NAME) picks the server the server suite runs on:
 # hypercorn (default; patched with connectrpc.hypercorn.patch_hypercorn_h2), or pyvoy, granian,
-# uvicorn (unpatched; conformance/launchers.py). A server other than hypercorn uses
+# uvicorn (unpatched ASGI servers; conformance/launchers.py), or gunicorn (the WSGI
+# application with the sync implementation, conformance/server_sync.py). A server other than hypercorn uses
 # conformance/server-config-NAME.yaml (what that server can carry), the shared known-failing
 # and known-flaky files (empty) unless conformance/server-known-{failing,flaky}-NAME.txt exist,
 # and logs to conformance/logs/server-NAME.log.
@@ -40,9 +41,9 @@ case "${mode}" in
         ;;
 esac
 case "${server}" in
-    hypercorn | pyvoy | granian | uvicorn) ;;
+    hypercorn | pyvoy | granian | uvicorn | gunicorn) ;;
     *)
-        echo "$0: unknown server ${server} (hypercorn, pyvoy, granian or uvicorn)" >&2
+        echo "$0: unknown server ${server} (hypercorn, pyvoy, granian, uvicorn or gunicorn)" >&2
         exit 2
         ;;
 esac
@@ -95,12 +96,16 @@ if [[ "${mode}" == client || "${mode}" == all ]]; then
     # The client suite runs once per client transport: an aiohttp session and HTTP1Transport
     # (HTTP/1.1: Connect and gRPC-Web), then HTTP2Transport, with its own config
     # (client-config-http2.yaml: every protocol, HTTP/1.1 and HTTP/2, full-duplex bidi).
-    for transport in ${CONFORMANCE_CLIENT_TRANSPORTS:-aiohttp http1 http2}; do
+    # "sync" is the blocking client (conformance/client_sync.py, ConnectClient over
+    # SyncHTTP1Transport) on the HTTP/1.1 config.
+    for transport in ${CONFORMANCE_CLIENT_TRANSPORTS:-aiohttp http1 http2 sync}; do
         echo "conformance: client transport ${transport}" >&2
         suffix=""
+        program=conformance/client.py
         [[ "${transport}" == http2 ]] && suffix="-http2"
+        [[ "${transport}" == sync ]] && program=conformance/client_sync.py
         CONFORMANCE_CLIENT_TRANSPORT="${transport}" LOG_SUFFIX="-${transport}" \
-            CONF_SUFFIX="${suffix}" run_suite client conformance/client.py || status=$?
+            CONF_SUFFIX="${suffix}" run_suite client "${program}" || status=$?
     done
 fi
 if [[ "${mode}" == server || "${mode}" == all ]]; then

@@ -13,15 +13,9 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
-from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError
+from connectrpc._core.error import deadline_exceeded
 
 __all__ = ["Deadline", "IdleTimer", "deadline_exceeded"]
-
-
-def deadline_exceeded() -> ConnectError:
-    """The error every layer reports when an RPC's deadline passes."""
-    return ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
 
 
 class Deadline:

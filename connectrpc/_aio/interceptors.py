@@ -75,6 +75,11 @@ class InterceptorChain:
     def intercepts_responses(self) -> bool:
         return bool(self._response)
 
+    def hooks(self) -> tuple[Callable[..., Any], ...]:
+        """Every hook the chain runs (for a sync server to refuse ``async def`` ones)."""
+        every = (self._start, self._request, self._response, self._end)
+        return tuple(hook for hooks in every for _, hook in hooks)
+
     # Each method runs the hooks at once and returns ``None`` (or the message) when every
     # hook was a plain function; only when a hook returns an awaitable does it hand back a
     # coroutine for the caller to await. Callers: ``if (p := chain.start(call)) is not None:

@@ -1,6 +1,6 @@
 """The async client: runs the shared call flows (``_client/core.py``) over an async transport.
 
-This module is the async IO driver and nothing more: ``_run`` performs each operation a
+This module is the async side and nothing more: ``core.run`` performs each operation a
 flow yields with ``await``, ``_AsyncSource`` reads a response stream through the flows, and
 request streams become body chunks as they are produced (``_client/request_stream.py``),
 so a slow caller's async generator does not hold up what it already produced.
@@ -9,30 +9,32 @@ so a slow caller's async generator does not hold up what it already produced.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 from google.protobuf.message import Message
-from multidict import CIMultiDict
 
 from connectrpc._client.core import (
-    CLOSE,
-    READ,
-    SEND,
+    CallOptions,
     ClientCore,
     ClientOptions,
     Flow,
     ResponseSource,
-    advance,
+    SourceBase,
+    UnaryCallOptions,
+    ready_async,
+    run,
 )
 from connectrpc._client.request_stream import frames_from
 from connectrpc._core.error import ConnectError
-from connectrpc._core.headers import HeaderInput
 from connectrpc._transports.aiohttp import AiohttpTransport
 from connectrpc._transports.base import AsyncTransport
 from connectrpc.method import MethodInfo
 from connectrpc.streams import StreamInput, StreamOutput
 from connectrpc.unary import UnaryOutput
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["AsyncConnectClient", "ClientOptions"]
 
@@ -41,53 +43,16 @@ ReqT = TypeVar("ReqT", bound=Message)
 ResT = TypeVar("ResT", bound=Message)
 
 
-async def _run(flow: Flow[T], transport: AsyncTransport) -> T:
-    """Drive ``flow`` to its result, awaiting each operation it yields."""
-    done, out = advance(flow, None, None)
-    while not done:
-        try:
-            kind = out[0]
-            if kind == READ:
-                value: Any = await out[1].read()
-            elif kind == SEND:
-                value = await transport.send(out[1])
-            elif kind == CLOSE:
-                value = await out[1].close(abort=out[2])
-            else:
-                value = await out[1]
-        except BaseException as exc:
-            done, out = advance(flow, None, exc)
-            continue
-        done, out = advance(flow, value, None)
-    return out  # type: ignore[no-any-return]
-
-
-class _AsyncSource(Generic[ResT]):
+class _AsyncSource(SourceBase[ResT]):
     """A response stream for ``StreamOutput``: each receive runs the shared flow."""
 
-    __slots__ = ("_state", "_transport")
-
-    def __init__(self, state: ResponseSource[ResT], transport: AsyncTransport) -> None:
-        self._state = state
-        self._transport = transport
-
-    @property
-    def headers(self) -> CIMultiDict[str]:
-        return self._state.headers
-
-    @property
-    def trailers(self) -> CIMultiDict[str]:
-        return self._state.trailers
-
-    @property
-    def error(self) -> ConnectError | None:
-        return self._state.error
+    __slots__ = ()
 
     async def receive(self) -> ResT | None:
-        return await _run(self._state.next_message(), self._transport)
+        return await run(self._state.next_message(), self._transport.send, ready_async)
 
     async def aclose(self) -> None:
-        await _run(self._state.stop(), self._transport)
+        await run(self._state.stop(), self._transport.send, ready_async)
 
 
 def _frames(
@@ -151,6 +116,9 @@ class AsyncConnectClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    def _run(self, flow: Flow[T]) -> Awaitable[T]:
+        return run(flow, self._transport.send, ready_async)
+
     def _stream(
         self, result: tuple[ResponseSource[ResT], ConnectError | None]
     ) -> StreamOutput[ResT]:
@@ -159,126 +127,72 @@ class AsyncConnectClient:
     # --- the four RPC shapes, in "call" (no raise) form ---------------------------------
 
     async def call_unary(
-        self,
-        method: MethodInfo[ReqT, ResT],
-        request: ReqT,
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
-        use_get: bool = False,
+        self, method: MethodInfo[ReqT, ResT], request: ReqT, **options: Unpack[UnaryCallOptions]
     ) -> UnaryOutput[ResT]:
         """Call a unary method; the outcome, including any error, is in the result."""
-        self._core.check_get(method, use_get)
-        flow = self._core.unary_flow(method, request, None, extra_headers, timeout_seconds, use_get)
-        return await _run(flow, self._transport)
+        return await self._run(self._core.unary_flow(method, request, None, **options))
 
     async def call_client_stream(
         self,
         method: MethodInfo[ReqT, ResT],
         requests: StreamInput[ReqT],
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> UnaryOutput[ResT]:
         """Call a client-streaming method; the outcome is in the result."""
-        flow = self._core.unary_flow(method, None, requests, extra_headers, timeout_seconds)
-        return await _run(flow, self._transport)
+        flow = self._core.unary_flow(method, None, requests, **options)
+        return await self._run(flow)
 
     async def call_server_stream(
-        self,
-        method: MethodInfo[ReqT, ResT],
-        request: ReqT,
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
+        self, method: MethodInfo[ReqT, ResT], request: ReqT, **options: Unpack[CallOptions]
     ) -> StreamOutput[ResT]:
         """Call a server-streaming method; iterate the result for responses."""
-        flow = self._core.stream_flow(method, request, None, extra_headers, timeout_seconds)
-        return self._stream(await _run(flow, self._transport))
+        flow = self._core.stream_flow(method, request, None, **options)
+        return self._stream(await self._run(flow))
 
     async def call_bidi_stream(
         self,
         method: MethodInfo[ReqT, ResT],
         requests: StreamInput[ReqT],
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> StreamOutput[ResT]:
         """Call a bidi method: full-duplex over HTTP/2 (``HTTP2Transport``), half-duplex
         over HTTP/1.1 (every request is sent before responses are read)."""
-        flow = self._core.stream_flow(method, None, requests, extra_headers, timeout_seconds)
-        return self._stream(await _run(flow, self._transport))
+        flow = self._core.stream_flow(method, None, requests, **options)
+        return self._stream(await self._run(flow))
 
     # --- the raising forms ------------------------------------------------------------
 
     async def unary(
-        self,
-        method: MethodInfo[ReqT, ResT],
-        request: ReqT,
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
-        use_get: bool = False,
+        self, method: MethodInfo[ReqT, ResT], request: ReqT, **options: Unpack[UnaryCallOptions]
     ) -> ResT:
         """Call a unary method and return its response; raises ``ConnectError``."""
-        output = await self.call_unary(
-            method,
-            request,
-            extra_headers=extra_headers,
-            timeout_seconds=timeout_seconds,
-            use_get=use_get,
-        )
-        return output.message_or_raise()
+        return (await self.call_unary(method, request, **options)).message_or_raise()
 
     async def client_stream(
         self,
         method: MethodInfo[ReqT, ResT],
         requests: StreamInput[ReqT],
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> ResT:
         """Call a client-streaming method and return its response; raises ``ConnectError``."""
-        output = await self.call_client_stream(
-            method, requests, extra_headers=extra_headers, timeout_seconds=timeout_seconds
-        )
-        return output.message_or_raise()
+        return (await self.call_client_stream(method, requests, **options)).message_or_raise()
 
     def server_stream(
-        self,
-        method: MethodInfo[ReqT, ResT],
-        request: ReqT,
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
+        self, method: MethodInfo[ReqT, ResT], request: ReqT, **options: Unpack[CallOptions]
     ) -> AsyncIterator[ResT]:
         """Call a server-streaming method, yielding responses; raises ``ConnectError``.
-
-        The call starts when iteration does.
-        """
-        return _raise_at_end(
-            self.call_server_stream(
-                method, request, extra_headers=extra_headers, timeout_seconds=timeout_seconds
-            )
-        )
+        The call starts when iteration does."""
+        return _raise_at_end(self.call_server_stream(method, request, **options))
 
     def bidi_stream(
         self,
         method: MethodInfo[ReqT, ResT],
         requests: StreamInput[ReqT],
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncIterator[ResT]:
-        """Call a bidi method, yielding responses; raises ``ConnectError``.
-
-        The call starts when iteration does.
-        """
-        return _raise_at_end(
-            self.call_bidi_stream(
-                method, requests, extra_headers=extra_headers, timeout_seconds=timeout_seconds
-            )
-        )
+        """Call a bidi method, yielding responses; raises ``ConnectError``. The call starts
+        when iteration does."""
+        return _raise_at_end(self.call_bidi_stream(method, requests, **options))
 
 
 async def _raise_at_end(start: Awaitable[StreamOutput[ResT]]) -> AsyncIterator[ResT]:

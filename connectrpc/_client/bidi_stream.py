@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Awaitable
-from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from multidict import CIMultiDict
@@ -151,12 +150,7 @@ class BidiStream(Generic[ReqT, ResT]):
     async def __aenter__(self) -> BidiStream[ReqT, ResT]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def send(self, message: ReqT) -> None:

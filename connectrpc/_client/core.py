@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 import urllib.parse
-from collections.abc import AsyncIterable, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypedDict, TypeVar
 
 from google.protobuf.message import Message
 from multidict import CIMultiDict
@@ -47,16 +48,21 @@ from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.unary import UnaryOutput
 
 __all__ = [
-    "CLOSE",
-    "READ",
-    "SEND",
-    "WAIT",
+    "ASYNC_HOOK",
+    "CallOptions",
     "CallState",
     "ClientCore",
     "ClientOptions",
     "Flow",
     "ResponseSource",
-    "advance",
+    "SourceBase",
+    "SyncCallOptions",
+    "SyncUnaryCallOptions",
+    "UnaryCallOptions",
+    "ready_async",
+    "refuse_awaitable",
+    "run",
+    "run_blocking",
 ]
 
 T = TypeVar("T")
@@ -81,7 +87,7 @@ _PROTOCOLS: dict[str, Callable[[Codec, tuple[str, ...], str, int | None], Client
 }
 
 
-def advance(flow: Flow[T], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+def _advance(flow: Flow[T], value: Any, error: BaseException | None) -> tuple[bool, Any]:
     """Resume ``flow`` with an operation's result (or its exception): ``(False, next_op)``,
     or ``(True, result)`` once the flow has returned."""
     try:
@@ -90,11 +96,129 @@ def advance(flow: Flow[T], value: Any, error: BaseException | None) -> tuple[boo
         return True, stop.value
 
 
+def _perform(op: Op, send: Callable[[HTTPRequest], Any]) -> Any:
+    """Start one operation: for an async transport this returns an awaitable, for a sync
+    one the operation's result (both kinds of transport name their methods alike)."""
+    kind = op[0]
+    if kind == READ:
+        return op[1].read()
+    if kind == SEND:
+        return send(op[1])
+    if kind == CLOSE:
+        return op[1].close(abort=op[2])
+    return op[1]
+
+
+async def run(flow: Flow[T], send: Callable[[HTTPRequest], Any], settle: Settle) -> T:
+    """Drive ``flow`` to its result: perform each operation through the transport's
+    ``send`` (and its responses' ``read``/``close``), and resume the flow with what
+    ``settle`` makes of it.
+
+    This is the one driver of both clients. The async client passes ``settle=ready_async``
+    (the operation's awaitable as is) and awaits this coroutine. The sync client passes
+    ``settle=ready_sync``, which wraps each result in an awaitable that never suspends, so
+    this coroutine never suspends either and ``run_blocking`` finishes it with one
+    ``send(None)``, without an event loop.
+    """
+    done, out = _advance(flow, None, None)
+    while not done:
+        try:
+            value = await settle(out[0], _perform(out, send))
+        except BaseException as exc:
+            done, out = _advance(flow, None, exc)
+            continue
+        done, out = _advance(flow, value, None)
+    return out  # type: ignore[no-any-return]
+
+
+Settle = Callable[[int, Any], Awaitable[Any]]
+"""Turns what ``_perform`` started (its kind, and an awaitable or a result) into an
+awaitable of the operation's result."""
+
+
+def ready_async(kind: int, started: Awaitable[Any]) -> Awaitable[Any]:
+    return started
+
+
+class _Ready:
+    """An awaitable of a value already there: awaiting it never suspends."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._value
+        yield  # unreachable: makes __await__ a generator, as the protocol requires
+
+
+def ready_sync(kind: int, result: Any) -> Awaitable[Any]:
+    if kind == WAIT:
+        refuse_awaitable(result)
+    return _Ready(result)
+
+
+def run_blocking(flow: Flow[T], send: Callable[[HTTPRequest], Any]) -> T:
+    """``run`` for a sync transport, in the calling thread."""
+    coroutine = run(flow, send, ready_sync)
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise AssertionError("a blocking flow suspended")
+
+
+ASYNC_HOOK = (
+    "an interceptor hook returned an awaitable, but the sync client cannot wait for it: "
+    "give interceptors used with the sync client plain (non-async) hooks"
+)
+
+
+def refuse_awaitable(value: object) -> NoReturn:
+    """What the sync client does with an interceptor hook's awaitable."""
+    if inspect.iscoroutine(value):
+        value.close()
+    raise TypeError(ASYNC_HOOK)
+
+
 def _resolved(value: T | Any) -> Flow[T]:
     """An interceptor hook's result: as is, or waited for when the hook was async."""
     if value is None or isinstance(value, Message):
         return value  # type: ignore[return-value]
     return (yield (WAIT, value))  # type: ignore[no-any-return]
+
+
+class CallOptions(TypedDict, total=False):
+    """What every call takes besides its method and request(s).
+
+    Attributes:
+        extra_headers: request headers to add (a dict, any multidict, or pairs).
+        timeout_seconds: the call's deadline, sent to the server and enforced locally.
+    """
+
+    extra_headers: HeaderInput | None
+    timeout_seconds: float | None
+
+
+class UnaryCallOptions(CallOptions, total=False):
+    """A unary call's options: also ``use_get``, to send a side-effect-free call as GET."""
+
+    use_get: bool
+
+
+class SyncCallOptions(CallOptions, total=False):
+    """A blocking call's options: also ``cancel``, a ``CancelToken`` that aborts the call
+    from another thread."""
+
+    cancel: CancelToken | None
+
+
+class SyncUnaryCallOptions(SyncCallOptions, total=False):
+    """A blocking unary call's options: ``use_get`` too."""
+
+    use_get: bool
 
 
 @dataclass(frozen=True)
@@ -222,32 +346,42 @@ class CallState(Generic[ResT]):
         return self.close(abort=True)
 
 
-class _InterceptedState(Generic[ResT]):
+class _Delegate(Generic[ResT]):
+    """Shows the headers, trailers and status of the call it wraps (``_inner``)."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: CallState[ResT] | _Delegate[ResT]) -> None:
+        self._inner = inner
+
+    @property
+    def response(self) -> Any:
+        return self._inner.response
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._inner.headers
+
+    @property
+    def trailers(self) -> CIMultiDict[str]:
+        return self._inner.trailers
+
+    @property
+    def error(self) -> ConnectError | None:
+        return self._inner.error
+
+
+class _InterceptedState(_Delegate[ResT]):
     """A response stream seen through interceptors: each message goes through
     ``on_response``, and ``on_end`` runs once, at the end or when the stream is closed."""
 
     __slots__ = ("_call", "_chain", "_source")
 
     def __init__(self, source: CallState[ResT], chain: InterceptorChain, call: Call) -> None:
+        super().__init__(source)
         self._source = source
         self._chain = chain
         self._call = call
-
-    @property
-    def response(self) -> Any:
-        return self._source.response
-
-    @property
-    def headers(self) -> CIMultiDict[str]:
-        return self._source.headers
-
-    @property
-    def trailers(self) -> CIMultiDict[str]:
-        return self._source.trailers
-
-    @property
-    def error(self) -> ConnectError | None:
-        return self._source.error
 
     def next_message(self) -> Flow[ResT | None]:
         try:
@@ -273,6 +407,18 @@ class _InterceptedState(Generic[ResT]):
 
 ResponseSource = CallState[ResT] | _InterceptedState[ResT]
 """What a response stream reads from: the call itself, or the call through interceptors."""
+
+
+class SourceBase(_Delegate[ResT]):
+    """What the stream outputs of both clients read from: a response source and the
+    transport whose IO its flows need; each client adds receive and close."""
+
+    __slots__ = ("_state", "_transport")
+
+    def __init__(self, state: ResponseSource[ResT], transport: Any) -> None:
+        super().__init__(state)
+        self._state = state
+        self._transport = transport
 
 
 def _interrupted(exc: BaseException) -> ConnectError:
@@ -348,7 +494,7 @@ class ClientCore:
         data = self._codec.encode(message)
         return self._protocol.encode_stream_message(data, self._compression_for(len(data)))
 
-    def check_get(self, method: MethodInfo[ReqT, ResT], use_get: bool) -> None:
+    def _check_get(self, method: MethodInfo[ReqT, ResT], use_get: bool) -> None:
         """Refuse ``use_get`` where GET cannot be used (a usage error, not an RPC one)."""
         if use_get and self._options.protocol != "connect":
             raise ValueError(
@@ -541,12 +687,14 @@ class ClientCore:
         method: MethodInfo[Any, ResT],
         request: Message | None,
         requests: Any,
-        extra_headers: HeaderInput | None,
-        timeout_seconds: float | None,
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
         use_get: bool = False,
         cancel: CancelToken | None = None,
     ) -> Flow[UnaryOutput[ResT]]:
         """A unary or client-streaming call, with the interceptors if there are any."""
+        self._check_get(method, use_get)
         try:
             call, send = yield from self._prepare(
                 method,
@@ -589,8 +737,9 @@ class ClientCore:
         method: MethodInfo[Any, ResT],
         request: Message | None,
         requests: Any,
-        extra_headers: HeaderInput | None,
-        timeout_seconds: float | None,
+        *,
+        extra_headers: HeaderInput | None = None,
+        timeout_seconds: float | None = None,
         cancel: CancelToken | None = None,
     ) -> Flow[tuple[ResponseSource[ResT], ConnectError | None]]:
         """A server-streaming or bidi call, with the interceptors if there are any: where to

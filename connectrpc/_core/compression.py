@@ -13,9 +13,13 @@ from __future__ import annotations
 import abc
 import gzip
 import zlib
+from typing import TYPE_CHECKING
 
 from connectrpc._core.code import Code
 from connectrpc._core.error import ConnectError, detached
+
+if TYPE_CHECKING:
+    import zstandard
 
 __all__ = [
     "IDENTITY",
@@ -126,19 +130,41 @@ class _Brotli(Compression):
 class _Zstd(Compression):
     name = "zstd"
 
+    # python-zstandard's compressor and decompressor objects must not be used by two threads
+    # at once (threaded WSGI servers, the sync client), and making one per message costs
+    # more than the message. So idle ones wait in a stack: list.pop and list.append are
+    # atomic, so a thread always takes one nobody else is using, and a new one is made
+    # only when every other is busy.
+
     def __init__(self) -> None:
         import zstandard
 
         self._zstd = zstandard
-        self._compressor = zstandard.ZstdCompressor(level=3)
-        self._decompressor = zstandard.ZstdDecompressor()
+        self._compressors: list[zstandard.ZstdCompressor] = []
+        self._decompressors: list[zstandard.ZstdDecompressor] = []
 
     def compress(self, data: bytes) -> bytes:
-        return self._compressor.compress(data)
+        try:
+            compressor = self._compressors.pop()
+        except IndexError:
+            compressor = self._zstd.ZstdCompressor(level=3)
+        try:
+            return compressor.compress(data)
+        finally:
+            self._compressors.append(compressor)
 
     def decompress(self, data: bytes, limit: int | None) -> bytes:
+        try:
+            d = self._decompressors.pop()
+        except IndexError:
+            d = self._zstd.ZstdDecompressor()
+        try:
+            return self._decompress(d, data, limit)
+        finally:
+            self._decompressors.append(d)
+
+    def _decompress(self, d: zstandard.ZstdDecompressor, data: bytes, limit: int | None) -> bytes:
         zstd = self._zstd
-        d = self._decompressor
         try:
             if limit is None:
                 obj = d.decompressobj()
@@ -295,6 +321,10 @@ def decompress_message(
                 Code.RESOURCE_EXHAUSTED,
                 f"message size {len(data)} is larger than the configured limit of {limit} bytes",
             )
+        return data
+    if not data:
+        # An empty message needs no decompressing, and some encoders (Go's zstd) write
+        # nothing at all for it.
         return data
     error: ConnectError
     try:

@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from connectrpc._core.code import Code
 from connectrpc._core.headers import HeaderInput, to_multidict
 
-__all__ = ["ConnectError", "ErrorDetail", "detached"]
+__all__ = ["ConnectError", "ErrorDetail", "deadline_exceeded", "detached"]
 
 M = TypeVar("M", bound=Message)
 
@@ -119,3 +119,8 @@ def detached(error: ConnectError) -> ConnectError:
     error.__traceback__ = None
     error.__cause__ = error.__context__ = None
     return error
+
+
+def deadline_exceeded() -> ConnectError:
+    """The error every layer (async or blocking) reports when an RPC's deadline passes."""
+    return ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
@@ -25,9 +26,17 @@ class RequestContext:
         response_headers: headers to send; set them before the first response message of a
             stream, since headers go out with it.
         response_trailers: trailers to send at the end of the response.
+
+    A handler that works for a long time can poll ``timeout_remaining()`` and
+    ``is_cancelled()``: under WSGI a sync handler that overruns its deadline is not
+    interrupted (Python cannot stop a thread), the server answers ``deadline_exceeded`` at the
+    deadline and marks the context cancelled, and whatever the handler returns afterwards is
+    discarded.
     """
 
     __slots__ = (
+        "_cancelled",
+        "_clock",
         "_deadline",
         "_query",
         "_query_string",
@@ -61,7 +70,14 @@ class RequestContext:
         self.peer = peer
         self.response_headers: CIMultiDict[str] = CIMultiDict()
         self.response_trailers: CIMultiDict[str] = CIMultiDict()
-        self._deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        self._cancelled = False
+        # The event loop's clock under ASGI (the one its deadline timers use), the monotonic
+        # clock in a thread without a loop (WSGI).
+        try:
+            self._clock = asyncio.get_running_loop().time
+        except RuntimeError:
+            self._clock = time.monotonic
+        self._deadline = None if timeout is None else self._clock() + timeout
 
     @property
     def request_headers(self) -> CIMultiDictProxy[str]:
@@ -93,4 +109,16 @@ class RequestContext:
         """Seconds left before the client's deadline, or ``None`` if it set none."""
         if self._deadline is None:
             return None
-        return max(0.0, self._deadline - asyncio.get_running_loop().time())
+        return max(0.0, self._deadline - self._clock())
+
+    def is_cancelled(self) -> bool:
+        """Whether the server has given up on this call: its deadline passed, or the client
+        went away. The answer has then been sent (or nobody is listening), and whatever the
+        handler produces from now on is dropped; a long-running sync handler can check this to
+        stop early. (An async handler is told by ``asyncio`` cancellation instead; the ASGI
+        app sets this only when the client goes away.)"""
+        return self._cancelled
+
+    def _cancel(self) -> None:
+        """Mark the call as given up (the servers do this; ``is_cancelled()`` then says so)."""
+        self._cancelled = True

@@ -5,12 +5,20 @@ The wrapper runs ``on_start`` before the handler, passes every request message t
 with the call's outcome: the handler's ``ConnectError``, ``deadline_exceeded`` or
 ``canceled`` when the handler was cancelled, ``internal`` for any other exception. A
 ``ConnectError`` raised by a hook is answered like one raised by the handler.
+
+One wrapper serves both kinds of handler. A sync handler (WSGI) is adapted to the async
+wrapper and back: its iterators become async iterators that never suspend, and the wrapper's
+coroutines are run to completion in one step (``run_now``). Hooks must then be plain
+functions: an ``async def`` hook is refused when the app is built (``check_sync_hooks``), and
+a hook whose awaitable would wait fails the call with ``TypeError``, since a WSGI server has
+no event loop to wait on.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from multidict import CIMultiDict
@@ -23,11 +31,39 @@ from connectrpc._server.context import RequestContext
 from connectrpc._server.handler import Handler
 from connectrpc.method import StreamType
 
-__all__ = ["ClientGoneError", "intercept"]
+__all__ = ["ClientGoneError", "check_sync_hooks", "intercept", "run_now"]
+
+T = TypeVar("T")
+
+_SYNC_HOOKS = (
+    "interceptors of a sync (WSGI) server run on its request thread, where there is nothing "
+    "to await: make the hook a plain function"
+)
 
 
 class ClientGoneError(Exception):
     """The client disconnected, or stopped reading; there is nobody to answer."""
+
+
+def check_sync_hooks(chain: InterceptorChain | None) -> None:
+    """Refuse, when a sync app is built, interceptors whose hooks are ``async def``."""
+    if chain is None:
+        return
+    for hook in chain.hooks():
+        if inspect.iscoroutinefunction(hook):
+            raise TypeError(f"{hook.__qualname__} is async; {_SYNC_HOOKS}")
+
+
+def run_now(awaitable: Awaitable[T]) -> T:
+    """Run a coroutine that never suspends to its result, in the calling thread."""
+    steps = awaitable.__await__()
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    steps.close()
+    raise TypeError(f"an interceptor hook waited for something; {_SYNC_HOOKS}")
 
 
 def _call(handler: Handler, ctx: RequestContext) -> Call:
@@ -55,6 +91,72 @@ def _outcome(exc: BaseException, ctx: RequestContext, call: Call) -> ConnectErro
     return ConnectError(Code.INTERNAL, "internal error")
 
 
+async def _iterate(messages: Iterator[Message]) -> AsyncIterator[Message]:
+    """A sync handler's iterator as the wrapper sees it; closing one closes the other."""
+    try:
+        for message in messages:
+            yield message
+    finally:
+        close = getattr(messages, "close", None)
+        if close is not None:
+            close()
+
+
+def _drive(messages: AsyncIterator[Message]) -> Iterator[Message]:
+    """An async iterator that never suspends, as a sync handler (or WSGI) sees it."""
+    try:
+        while True:
+            try:
+                message = run_now(messages.__anext__())
+            except StopAsyncIteration:
+                return
+            yield message
+    finally:
+        aclose = getattr(messages, "aclose", None)
+        if aclose is not None:
+            run_now(aclose())
+
+
+def _as_async(handler: Handler) -> Callable[[Any, RequestContext], Any]:
+    """A sync handler's function with the async handler's signature."""
+    fn = handler.fn
+    server_streams = handler.method.stream_type.server_streams
+
+    def adapted(request: Any, ctx: RequestContext) -> Any:
+        if isinstance(request, AsyncIterator):
+            request = _drive(request)
+        result = fn(request, ctx)
+        return _iterate(result) if server_streams else _resolved(result)
+
+    return adapted
+
+
+async def _resolved(value: T) -> T:
+    return value
+
+
+def _as_sync(handler: Handler, wrapped: Handler) -> Handler:
+    """The async ``wrapped`` as the sync handler's function again."""
+    kind = handler.method.stream_type
+    fn = wrapped.fn
+
+    def unwrapped(request: Any, ctx: RequestContext) -> Any:
+        if kind.client_streams:
+            request = _iterate(request)
+        result = fn(request, ctx)
+        return _drive(result) if kind.server_streams else run_now(result)
+
+    return Handler(handler.method, unwrapped, sync=True)
+
+
+def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
+    """``handler`` with ``chain`` around it."""
+    if handler.sync:
+        async_handler = Handler(handler.method, _as_async(handler))
+        return _as_sync(handler, _wrap(async_handler, chain))
+    return _wrap(handler, chain)
+
+
 async def _requests_through(
     chain: InterceptorChain, call: Call, requests: AsyncIterator[Message]
 ) -> AsyncIterator[Message]:
@@ -63,8 +165,8 @@ async def _requests_through(
         yield seen if isinstance(seen, Message) else await seen
 
 
-def intercept(handler: Handler, chain: InterceptorChain) -> Handler:
-    """``handler`` with ``chain`` around it."""
+def _wrap(handler: Handler, chain: InterceptorChain) -> Handler:
+    """An async ``handler`` with ``chain`` around it."""
     fn = handler.fn
     kind = handler.method.stream_type
     unary_request = kind in (StreamType.UNARY, StreamType.SERVER_STREAM)

@@ -12,26 +12,35 @@ is buffered, so a fast server cannot make a slow reader buffer without bound, an
 chunks are merged as they arrive, so buffering costs about the bytes buffered. The response
 head is bounded too (``max_header_bytes``, ``max_headers``), and interim ``1xx`` responses
 (``100 Continue``, ``103 Early Hints``) are skipped, as RFC 9110 section 15.2 requires.
+
+The wire rules (request head, chunked framing, the response parser and its limits) are in
+``http1_core``, shared with the blocking ``SyncHTTP1Transport``; this module only moves
+bytes with asyncio and keeps the asyncio pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 
 from multidict import CIMultiDict
 
-from connectrpc._aio.deadline import deadline_exceeded
-from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError
+from connectrpc._core.error import ConnectError, deadline_exceeded
 from connectrpc._transports.base import (
     AsyncTransport,
     HTTPRequest,
     Origin,
     TransportResponse,
-    split_url,
+)
+from connectrpc._transports.http1_core import (
+    LAST_CHUNK,
+    HTTP1Settings,
+    ResponseParser,
+    chunk,
+    connect_failed,
+    encode_request,
 )
 
 __all__ = ["HTTP1Transport"]
@@ -40,39 +49,21 @@ _HIGH_WATER = 1024 * 1024
 _MAX_IDLE_PER_ORIGIN = 64
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(ResponseParser, asyncio.Protocol):
     """One HTTP/1.1 connection, carrying one exchange at a time."""
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, max_header_bytes: int, max_headers: int
     ) -> None:
-        import httptools
-
         self._loop = loop
-        self._max_header_bytes = max_header_bytes
-        self._max_headers = max_headers
-        self._parser = httptools.HttpResponseParser(self)
-        self._parse_error = httptools.HttpParserError
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._paused_writing = False
-        self._reset()
-
-    def _reset(self) -> None:
-        self.status = 0
-        self.headers: list[tuple[str, str]] = []
-        self.head_done = False
-        self.complete = False
-        self.keep_alive = False
-        self.chunks = ChunkBuffer()  # small pieces merged: it costs about its size
         self._reading_paused = False
-        self._framed = False  # body length known (content-length or chunked)
-        self._head_bytes = 0  # bytes received before the final response head was complete
-        self._interim = False  # the message being parsed is a 1xx interim response
-        self._head_error: str | None = None
+        super().__init__(max_header_bytes, max_headers, "HTTP1Transport")
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -81,33 +72,20 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        in_head = not self.head_done
-        if in_head:
-            self._head_bytes += len(data)
-        try:
-            self._parser.feed_data(data)
-        except self._parse_error as exc:
-            self.fail(ConnectError(Code.INTERNAL, f"invalid HTTP response: {exc}"))
+        error = self.feed(data)
+        if error is not None:
+            self.fail(error)
             return
-        # Every byte received while the head is still incomplete belongs to the head (and to
-        # interim responses before it), so this bounds the head exactly, however it is split.
-        if in_head and not self.head_done and self._head_bytes > self._max_header_bytes:
-            self._head_error = (
-                f"response head is larger than {self._max_header_bytes} bytes "
-                "(HTTP1Transport max_header_bytes)"
-            )
-        if self._head_error is not None:
-            self.fail(ConnectError(Code.INTERNAL, f"invalid HTTP response: {self._head_error}"))
+        if self.chunks.size > _HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.head_done and not self.complete and not self._framed and exc is None:
-            self.complete = True  # a body delimited by the connection closing
-        elif not self.complete:
-            self._error = self._error or ConnectError(
-                Code.UNAVAILABLE,
-                f"connection closed before the response was complete: {exc or 'EOF'}",
-            )
+        error = self.on_close(exc, "connection")
+        if error is not None:
+            self._error = self._error or error
         self._wake()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
@@ -119,55 +97,6 @@ class _Connection(asyncio.Protocol):
         self._paused_writing = False
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
-
-    # -- httptools callbacks -----------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self.headers) >= self._max_headers:
-            self._head_error = (
-                f"response has more than {self._max_headers} header fields "
-                "(HTTP1Transport max_headers)"
-            )
-            return
-        key = name.decode("latin-1")
-        self.headers.append((key, value.decode("latin-1")))
-        lower = key.lower()
-        if lower == "content-length" or (
-            lower == "transfer-encoding" and b"chunked" in value.lower()
-        ):
-            self._framed = True
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        # httptools reads any three digits. RFC 9110 (15) defines 1xx to 5xx, but a status it
-        # does not know must be read by its class or as unknown, so only 000-099 is invalid.
-        if not 100 <= status <= 999:
-            self._head_error = f"invalid status code {status:03d}"
-            return
-        if 100 <= status < 200 and status != 101:
-            # An interim response: the final one follows on the same connection.
-            self._interim = True
-            self.headers = []
-            self._framed = False
-            return
-        self.status = status
-        self.keep_alive = self._parser.should_keep_alive()
-        self.head_done = True
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
-        if self.chunks.size > _HIGH_WATER and not self._reading_paused and self.transport:
-            self._reading_paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            return
-        self.complete = True
-        self._wake()
 
     # -- used by the transport -----------------------------------------------------------
 
@@ -227,7 +156,8 @@ class _Connection(asyncio.Protocol):
 
     def prepare(self) -> None:
         self._error = None
-        self._reset()
+        self._reading_paused = False
+        self.reset()
 
 
 class _Response(TransportResponse):
@@ -281,7 +211,7 @@ class _Response(TransportResponse):
             transport._put_idle(origin, conn)
 
 
-class HTTP1Transport(AsyncTransport):
+class HTTP1Transport(HTTP1Settings, AsyncTransport):
     """A fast HTTP/1.1 transport with its own connection pool (needs ``httptools``:
     ``pip install connect-python[fast]``).
 
@@ -295,37 +225,9 @@ class HTTP1Transport(AsyncTransport):
     cannot make the client buffer headers without bound.
     """
 
-    def __init__(
-        self,
-        *,
-        ssl_context: ssl_module.SSLContext | None = None,
-        max_connections_per_origin: int = 100,
-        max_header_bytes: int = 64 * 1024,
-        max_headers: int = 256,
-    ) -> None:
-        import httptools  # noqa: F401 - fail here, with the import error, not per request
-
-        if max_connections_per_origin < 1:
-            raise ValueError("max_connections_per_origin must be at least 1")
-        if max_header_bytes < 1 or max_headers < 1:
-            raise ValueError("max_header_bytes and max_headers must be at least 1")
-        self._max_header_bytes = max_header_bytes
-        self._max_headers = max_headers
-        self._ssl = ssl_context
-        self._max_connections = max_connections_per_origin
+    def _init_pool(self) -> None:
         self._slots: dict[Origin, asyncio.Semaphore] = {}
         self._idle: dict[Origin, list[_Connection]] = {}
-        self._urls: dict[str, tuple[Origin, bytes]] = {}
-
-    def _split(self, url: str) -> tuple[Origin, bytes]:
-        cached = self._urls.get(url)
-        if cached is not None:
-            return cached
-        origin, target, host = split_url(url)
-        prefix = f" {target} HTTP/1.1\r\nhost: {host}\r\n".encode("latin-1")
-        if len(self._urls) < 4096:
-            self._urls[url] = (origin, prefix)
-        return origin, prefix
 
     def _put_idle(self, origin: Origin, conn: _Connection) -> None:
         idle = self._idle.setdefault(origin, [])
@@ -358,28 +260,14 @@ class HTTP1Transport(AsyncTransport):
         except asyncio.TimeoutError:
             raise deadline_exceeded() from None
         except OSError as exc:
-            raise ConnectError(Code.UNAVAILABLE, f"cannot connect to {host}:{port}: {exc}") from exc
+            raise connect_failed(host, port, exc) from exc
         return conn, False
 
     async def send(self, request: HTTPRequest) -> TransportResponse:
         loop = asyncio.get_running_loop()
-        origin, prefix = self._split(request.url)
-        lines = [request.method.encode("latin-1"), prefix]
-        for key, value in request.headers.items():
-            if "\n" in value or "\r" in value or "\n" in key or "\r" in key:
-                raise ValueError(f"header {key!r} contains a line break")
-            lines.append(f"{key}: {value}\r\n".encode("latin-1"))
+        origin, prefix = self._targets.split(request.url)
         body = request.body
-        streaming = not isinstance(body, (bytes, bytearray))
-        if streaming:
-            lines.append(b"transfer-encoding: chunked\r\n\r\n")
-        else:
-            assert isinstance(body, (bytes, bytearray))
-            if body or request.method != "GET":
-                lines.append(b"content-length: %d\r\n" % len(body))
-            lines.append(b"\r\n")
-            lines.append(bytes(body))
-        head = b"".join(lines)
+        head, streaming = encode_request(request.method, prefix, request.headers, body)
 
         deadline = None if request.timeout is None else loop.time() + request.timeout
         slot = self._slots.get(origin)
@@ -402,7 +290,7 @@ class HTTP1Transport(AsyncTransport):
         self,
         origin: Origin,
         head: bytes,
-        body: bytes | bytearray | AsyncIterable[bytes],
+        body: bytes | bytearray | AsyncIterable[bytes] | Iterable[bytes],
         streaming: bool,
         deadline: float | None,
         slot: asyncio.Semaphore,
@@ -455,10 +343,10 @@ async def _write_chunked(conn: _Connection, body: AsyncIterable[bytes]) -> None:
     interceptor's ``on_request``) fails the exchange with that exception, as it is."""
     transport = conn.transport
     assert transport is not None
-    chunks = body.__aiter__()
+    pieces = body.__aiter__()
     while True:
         try:
-            chunk = await chunks.__anext__()
+            piece = await pieces.__anext__()
         except StopAsyncIteration:
             break
         except asyncio.CancelledError:
@@ -466,10 +354,10 @@ async def _write_chunked(conn: _Connection, body: AsyncIterable[bytes]) -> None:
         except BaseException as exc:
             conn.fail(exc)
             return
-        if chunk:
-            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        if piece:
+            transport.write(chunk(piece))
             try:
                 await conn.drain()
             except ConnectError:
                 return  # the connection failed; the reader reports it
-    transport.write(b"0\r\n\r\n")
+    transport.write(LAST_CHUNK)

@@ -1,4 +1,8 @@
-"""The server facing broken or hostile clients: correct status and code, never a crash."""
+"""The server facing broken or hostile clients: correct status and code, never a crash.
+
+Every test runs against both applications, ASGI and WSGI: they share the call logic, and
+must answer bad input alike.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,18 @@ import pytest
 from connectrpc.server import ServerOptions
 
 from ._service import EchoService, S, make_app
+from .test_wsgi import environ, make_wsgi_app, wsgi_call
+
+SERVERS = ("asgi", "wsgi")
+_server = SERVERS[0]
+
+
+@pytest.fixture(params=SERVERS, autouse=True)
+def server(request: pytest.FixtureRequest) -> str:
+    """The application every ``call`` in the test goes to."""
+    global _server
+    _server = str(request.param)
+    return _server
 
 
 def env(flags: int, data: bytes) -> bytes:
@@ -27,6 +43,9 @@ async def call(
     query: bytes = b"",
     options: ServerOptions | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
+    if _server == "wsgi":
+        res = wsgi_call(make_wsgi_app(options=options), environ(path, headers, body, method, query))
+        return res.status, res.headers, res.body
     app = make_app(EchoService(), options)
     scope = {
         "type": "http",

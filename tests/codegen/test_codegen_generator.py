@@ -51,12 +51,39 @@ def test_parse_parameter() -> None:
     assert parse_parameter("") == Options()
     assert parse_parameter("line_length=100") == Options(line_length=100)
     assert parse_parameter(" line_length = 120 ,") == Options(line_length=120)
+    assert parse_parameter("flavor=sync,line_length=100") == Options(100, "sync")
+
+
+@pytest.mark.parametrize(
+    ("flavor", "present", "absent"),
+    [
+        ("async", ["class AsyncSvcClient:", "class SvcASGIApplication("], ["class SvcClient:"]),
+        (
+            "sync",
+            ["class SvcClient:", "class SvcSync:", "class SvcWSGIApplication("],
+            ["AsyncSvcClient", "ASGIApplication"],
+        ),
+        ("both", ["class AsyncSvcClient:", "class SvcClient:", "class SvcWSGIApplication("], []),
+    ],
+)
+def test_flavor_picks_the_classes(flavor: str, present: list[str], absent: list[str]) -> None:
+    response = generate(request_for(simple_file(), parameter=f"flavor={flavor}"))
+    assert not response.error
+    (output,) = response.file
+    for text in present:
+        assert text in output.content
+    for text in absent:
+        assert text not in output.content
 
 
 @pytest.mark.parametrize(
     ("parameter", "message"),
     [
-        ("frobnicate", "unknown parameter 'frobnicate' (supported parameters: line_length)"),
+        (
+            "frobnicate",
+            "unknown parameter 'frobnicate' (supported parameters: line_length, flavor)",
+        ),
+        ("flavor=fast", "invalid value for parameter flavor: 'fast'"),
         ("line_length=100,mode=fast", "unknown parameter 'mode'"),
         ("line_length", "invalid value for parameter line_length: ''"),
         ("line_length=abc", "invalid value for parameter line_length: 'abc'"),

@@ -26,6 +26,7 @@ import trustme
 from eliza.v1 import eliza_pb2
 from eliza.v1.eliza_connect import AsyncElizaServiceClient
 from eliza_client import CONVERSATION, MONOLOGUE, run_conversation
+from eliza_client_sync import run_conversation_sync
 from eliza_demo import start_server, stop_server
 from eliza_engine import Eliza, introduction, is_goodbye, match, reflect
 from eliza_server import ELIZA_VERSION, ElizaService, asgi_app, bind_socket, make_config, url_of
@@ -359,6 +360,28 @@ async def test_tls(tmp_path: Path) -> None:
         await run_conversation(url, out=lines.append, ssl_context=context)
     assert "Eliza: Hello Ada, I'm Eliza." in lines
     assert "Error: invalid_argument: say something: the sentence is empty" in lines
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_sync_client_against_the_asgi_server(tls: bool, tmp_path: Path) -> None:
+    """Interop: the blocking client (``ElizaServiceClient``) has the whole conversation with
+    the ASGI server under hypercorn, over plain HTTP/1.1 and over TLS."""
+    ca = trustme.CA()
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    async_lines: list[str] = []
+    sync_lines: list[str] = []
+    cert = ca.issue_cert("127.0.0.1") if tls else None
+    async with running_server(tls=cert, tmp_path=tmp_path) as url:
+        await run_conversation(url, out=async_lines.append, ssl_context=context if tls else None)
+        await asyncio.to_thread(
+            run_conversation_sync, url, out=sync_lines.append, ssl_context=context if tls else None
+        )
+    assert "Error: invalid_argument: say something: the sentence is empty" in sync_lines
+    # The same seeded server gives the same answers to both clients.
+    replies = [line for line in async_lines if line.startswith("Eliza: ")]
+    assert replies
+    assert replies == [line for line in sync_lines if line.startswith("Eliza: ")]
 
 
 # --- the command-line programs ------------------------------------------------------------

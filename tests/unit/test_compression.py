@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 
 import pytest
@@ -150,3 +151,25 @@ def test_snappy_rejects_malformed_frames(data: bytes) -> None:
     assert comp is not None
     with pytest.raises(_compression.DecompressError):
         comp.decompress(data, 1_000_000)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_compressed_message_is_empty(name: str) -> None:
+    """Some encoders write nothing for an empty message (Go's zstd); it decodes as empty."""
+    comp = _compression.get(name)
+    assert comp is not None
+    assert _compression.decompress_message(comp, b"", 10, Code.INVALID_ARGUMENT) == b""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_threads_share_a_compression(name: str) -> None:
+    """Threaded servers and the sync client share one instance per compression."""
+    comp = _compression.get(name)
+    assert comp is not None
+    payloads = [os.urandom(20_000) + bytes([n]) * 30_000 for n in range(8)]
+
+    def round_trips(data: bytes) -> bool:
+        return all(comp.decompress(comp.compress(data), len(data)) == data for _ in range(50))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(round_trips, payloads))

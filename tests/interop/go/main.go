@@ -3,12 +3,14 @@
 // and (with "serve", see server.go) a connect-go Eliza server, used by
 // tests/examples/test_interop_http2.py to check connect-python's HTTP/2 client.
 //
-//	elizainterop -url http://127.0.0.1:8080 -protocol grpc|grpcweb|connect
+//	elizainterop -url http://127.0.0.1:8080 -protocol grpc|grpcweb|connect [-http1]
 //	elizainterop serve [-tls-cert cert.pem -tls-key key.pem]
 //
 // It calls every RPC kind of connectrpc.eliza.v1.ElizaService over HTTP/2 cleartext (h2c,
 // prior knowledge), so that the bidirectional Converse is full-duplex: each sentence is sent
-// only after the reply to the previous one has arrived. It prints one JSON object per result
+// only after the reply to the previous one has arrived. With -http1 it speaks HTTP/1.1
+// instead (for the WSGI server) and skips Converse: connect-go refuses bidi streams over
+// HTTP/1.1. It prints one JSON object per result
 // on stdout, in a fixed order, and exits non-zero (with the reason on stderr) when a call
 // does not behave as a call of its kind must; the test compares the objects exactly.
 //
@@ -144,6 +146,7 @@ func main() {
 	baseURL := flag.String("url", "", "base URL of the Eliza server, e.g. http://127.0.0.1:8080")
 	protocol := flag.String("protocol", "grpc", "grpc, grpcweb or connect")
 	timeout := flag.Duration("timeout", 30*time.Second, "deadline of the whole run")
+	http1 := flag.Bool("http1", false, "HTTP/1.1 instead of h2c (and no Converse)")
 	flag.Parse()
 	if *baseURL == "" || flag.NArg() != 0 {
 		flag.Usage()
@@ -163,7 +166,11 @@ func main() {
 
 	// HTTP/2 without TLS, with prior knowledge, for every protocol (Go 1.24+).
 	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
+	if *http1 {
+		protocols.SetHTTP1(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	transport := &recorder{base: &http.Transport{Protocols: &protocols}, protos: map[string]bool{}}
 	httpClient := &http.Client{Transport: transport}
 	client := elizav1connect.NewElizaServiceClient(httpClient, *baseURL, options...)
@@ -180,9 +187,11 @@ func main() {
 	}
 	introduce(ctx, client)
 	pontificate(ctx, client)
-	converse(ctx, client)
+	if !*http1 {
+		converse(ctx, client)
+	}
 	sayNothing(ctx, client)
-	// Every response came over HTTP/2, whatever the protocol.
+	// Every response came over the HTTP version asked for, whatever the protocol.
 	emit(result{RPC: "transport", Protos: transport.seenProtos()})
 }
 

@@ -129,3 +129,107 @@ class EchoASGIApplication(connectrpc.server.ConnectASGIApplication):
             [connectrpc.server.unary_handler(EchoMethods.ECHO, service.echo)],
             options=options,
         )
+
+
+class EchoClient:
+    """Blocking client for Echo."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for Echo at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> EchoClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def echo(
+        self,
+        request: nopackage__pb2.EchoMessage,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> nopackage__pb2.EchoMessage:
+        """Call Echo.Echo.
+
+        Echo returns its request.
+        """
+        return self._client.unary(
+            EchoMethods.ECHO,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_echo(
+        self,
+        request: nopackage__pb2.EchoMessage,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[nopackage__pb2.EchoMessage]:
+        """Call Echo.Echo; return the output instead of raising ConnectError.
+
+        Echo returns its request.
+        """
+        return self._client.call_unary(
+            EchoMethods.ECHO,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class EchoSync:
+    """Blocking implementation of Echo: subclass and override the methods."""
+
+    def echo(
+        self,
+        request: nopackage__pb2.EchoMessage,
+        ctx: connectrpc.server.RequestContext,
+    ) -> nopackage__pb2.EchoMessage:
+        """Handle Echo.Echo; raises UNIMPLEMENTED unless overridden.
+
+        Echo returns its request.
+        """
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "Echo.Echo is not implemented",
+        )
+
+
+class EchoWSGIApplication(connectrpc.server.ConnectWSGIApplication):
+    """WSGI application serving an implementation of Echo."""
+
+    def __init__(
+        self,
+        service: EchoSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [connectrpc.server.sync_unary_handler(EchoMethods.ECHO, service.echo)],
+            options=options,
+        )

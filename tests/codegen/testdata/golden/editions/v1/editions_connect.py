@@ -125,3 +125,103 @@ class GreeterServiceASGIApplication(connectrpc.server.ConnectASGIApplication):
             ],
             options=options,
         )
+
+
+class GreeterServiceClient:
+    """Blocking client for editions.v1.GreeterService."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for editions.v1.GreeterService at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> GreeterServiceClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def greet(
+        self,
+        request: editions_dot_v1_dot_editions__pb2.Greeting,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> editions_dot_v1_dot_editions__pb2.Greeting:
+        """Call editions.v1.GreeterService.Greet."""
+        return self._client.unary(
+            GreeterServiceMethods.GREET,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_greet(
+        self,
+        request: editions_dot_v1_dot_editions__pb2.Greeting,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[editions_dot_v1_dot_editions__pb2.Greeting]:
+        """Call editions.v1.GreeterService.Greet; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            GreeterServiceMethods.GREET,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class GreeterServiceSync:
+    """Blocking implementation of editions.v1.GreeterService: subclass and override the methods."""
+
+    def greet(
+        self,
+        request: editions_dot_v1_dot_editions__pb2.Greeting,
+        ctx: connectrpc.server.RequestContext,
+    ) -> editions_dot_v1_dot_editions__pb2.Greeting:
+        """Handle editions.v1.GreeterService.Greet; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "editions.v1.GreeterService.Greet is not implemented",
+        )
+
+
+class GreeterServiceWSGIApplication(connectrpc.server.ConnectWSGIApplication):
+    """WSGI application serving an implementation of editions.v1.GreeterService."""
+
+    def __init__(
+        self,
+        service: GreeterServiceSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(
+                    GreeterServiceMethods.GREET,
+                    service.greet,
+                ),
+            ],
+            options=options,
+        )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import connectrpc.client
 import connectrpc.errors
@@ -343,6 +343,302 @@ class ElizaServiceASGIApplication(connectrpc.server.ConnectASGIApplication):
                     service.introduce,
                 ),
                 connectrpc.server.client_stream_handler(
+                    ElizaServiceMethods.REFLECT,
+                    service.reflect,
+                ),
+            ],
+            options=options,
+        )
+
+
+class ElizaServiceClient:
+    """Blocking client for eliza.v1.ElizaService.
+
+    ElizaService provides a way to talk to Eliza, a port of the DOCTOR script
+    for Joseph Weizenbaum's original ELIZA program.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for eliza.v1.ElizaService at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> ElizaServiceClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def say(
+        self,
+        request: eliza_dot_v1_dot_eliza__pb2.SayRequest,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> eliza_dot_v1_dot_eliza__pb2.SayResponse:
+        """Call eliza.v1.ElizaService.Say.
+
+        Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+        """
+        return self._client.unary(
+            ElizaServiceMethods.SAY,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            use_get=use_get,
+            cancel=cancel,
+        )
+
+    def call_say(
+        self,
+        request: eliza_dot_v1_dot_eliza__pb2.SayRequest,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[eliza_dot_v1_dot_eliza__pb2.SayResponse]:
+        """Call eliza.v1.ElizaService.Say; return the output instead of raising ConnectError.
+
+        Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+        """
+        return self._client.call_unary(
+            ElizaServiceMethods.SAY,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            use_get=use_get,
+            cancel=cancel,
+        )
+
+    def converse(
+        self,
+        reqs: Iterable[eliza_dot_v1_dot_eliza__pb2.ConverseRequest],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> Iterator[eliza_dot_v1_dot_eliza__pb2.ConverseResponse]:
+        """Call eliza.v1.ElizaService.Converse and iterate over the responses.
+
+        Converse is a bidirectional RPC. The caller may exchange multiple
+        back-and-forth messages with Eliza over a long-lived connection.
+        """
+        return self._client.bidi_stream(
+            ElizaServiceMethods.CONVERSE,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_converse(
+        self,
+        reqs: Iterable[eliza_dot_v1_dot_eliza__pb2.ConverseRequest],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.streams.SyncStreamOutput[
+        eliza_dot_v1_dot_eliza__pb2.ConverseResponse
+    ]:
+        """Call eliza.v1.ElizaService.Converse; return the output instead of raising ConnectError.
+
+        Converse is a bidirectional RPC. The caller may exchange multiple
+        back-and-forth messages with Eliza over a long-lived connection.
+        """
+        return self._client.call_bidi_stream(
+            ElizaServiceMethods.CONVERSE,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def introduce(
+        self,
+        request: eliza_dot_v1_dot_eliza__pb2.IntroduceRequest,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> Iterator[eliza_dot_v1_dot_eliza__pb2.IntroduceResponse]:
+        """Call eliza.v1.ElizaService.Introduce and iterate over the responses.
+
+        Introduce is a server streaming RPC. Given the caller's name, Eliza
+        returns a stream of sentences to introduce itself.
+        """
+        return self._client.server_stream(
+            ElizaServiceMethods.INTRODUCE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_introduce(
+        self,
+        request: eliza_dot_v1_dot_eliza__pb2.IntroduceRequest,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.streams.SyncStreamOutput[
+        eliza_dot_v1_dot_eliza__pb2.IntroduceResponse
+    ]:
+        """Call eliza.v1.ElizaService.Introduce; return the output instead of raising ConnectError.
+
+        Introduce is a server streaming RPC. Given the caller's name, Eliza
+        returns a stream of sentences to introduce itself.
+        """
+        return self._client.call_server_stream(
+            ElizaServiceMethods.INTRODUCE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def reflect(
+        self,
+        reqs: Iterable[eliza_dot_v1_dot_eliza__pb2.ReflectRequest],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> eliza_dot_v1_dot_eliza__pb2.ReflectResponse:
+        """Call eliza.v1.ElizaService.Reflect."""
+        return self._client.client_stream(
+            ElizaServiceMethods.REFLECT,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_reflect(
+        self,
+        reqs: Iterable[eliza_dot_v1_dot_eliza__pb2.ReflectRequest],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[eliza_dot_v1_dot_eliza__pb2.ReflectResponse]:
+        """Call eliza.v1.ElizaService.Reflect; return the output instead of raising ConnectError."""
+        return self._client.call_client_stream(
+            ElizaServiceMethods.REFLECT,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class ElizaServiceSync:
+    """Blocking implementation of eliza.v1.ElizaService: subclass and override the methods.
+
+    ElizaService provides a way to talk to Eliza, a port of the DOCTOR script
+    for Joseph Weizenbaum's original ELIZA program.
+    """
+
+    def say(
+        self,
+        request: eliza_dot_v1_dot_eliza__pb2.SayRequest,
+        ctx: connectrpc.server.RequestContext,
+    ) -> eliza_dot_v1_dot_eliza__pb2.SayResponse:
+        """Handle eliza.v1.ElizaService.Say; raises UNIMPLEMENTED unless overridden.
+
+        Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+        """
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "eliza.v1.ElizaService.Say is not implemented",
+        )
+
+    def converse(
+        self,
+        requests: Iterator[eliza_dot_v1_dot_eliza__pb2.ConverseRequest],
+        ctx: connectrpc.server.RequestContext,
+    ) -> Iterator[eliza_dot_v1_dot_eliza__pb2.ConverseResponse]:
+        """Handle eliza.v1.ElizaService.Converse; raises UNIMPLEMENTED unless overridden.
+
+        Converse is a bidirectional RPC. The caller may exchange multiple
+        back-and-forth messages with Eliza over a long-lived connection.
+        """
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "eliza.v1.ElizaService.Converse is not implemented",
+        )
+
+    def introduce(
+        self,
+        request: eliza_dot_v1_dot_eliza__pb2.IntroduceRequest,
+        ctx: connectrpc.server.RequestContext,
+    ) -> Iterator[eliza_dot_v1_dot_eliza__pb2.IntroduceResponse]:
+        """Handle eliza.v1.ElizaService.Introduce; raises UNIMPLEMENTED unless overridden.
+
+        Introduce is a server streaming RPC. Given the caller's name, Eliza
+        returns a stream of sentences to introduce itself.
+        """
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "eliza.v1.ElizaService.Introduce is not implemented",
+        )
+
+    def reflect(
+        self,
+        requests: Iterator[eliza_dot_v1_dot_eliza__pb2.ReflectRequest],
+        ctx: connectrpc.server.RequestContext,
+    ) -> eliza_dot_v1_dot_eliza__pb2.ReflectResponse:
+        """Handle eliza.v1.ElizaService.Reflect; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "eliza.v1.ElizaService.Reflect is not implemented",
+        )
+
+
+class ElizaServiceWSGIApplication(connectrpc.server.ConnectWSGIApplication):
+    """WSGI application serving an implementation of eliza.v1.ElizaService."""
+
+    def __init__(
+        self,
+        service: ElizaServiceSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(
+                    ElizaServiceMethods.SAY,
+                    service.say,
+                ),
+                connectrpc.server.sync_bidi_stream_handler(
+                    ElizaServiceMethods.CONVERSE,
+                    service.converse,
+                ),
+                connectrpc.server.sync_server_stream_handler(
+                    ElizaServiceMethods.INTRODUCE,
+                    service.introduce,
+                ),
+                connectrpc.server.sync_client_stream_handler(
                     ElizaServiceMethods.REFLECT,
                     service.reflect,
                 ),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import connectrpc.client
 import connectrpc.errors
@@ -374,6 +374,322 @@ class TheServiceWithAnExceptionallyLongNameForItsApplicationClassASGIApplication
                     service.short_server_stream,
                 ),
                 connectrpc.server.client_stream_handler(
+                    TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_CLIENT_STREAM,
+                    service.short_client_stream,
+                ),
+            ],
+            options=options,
+        )
+
+
+class TheServiceWithAnExceptionallyLongNameForItsApplicationClassClient:
+    """Blocking client for longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(
+        self,
+    ) -> TheServiceWithAnExceptionallyLongNameForItsApplicationClassClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def an_extremely_long_method_name_that_is_much_too_long_to_be_reasonable(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongRequestMessageNameThatDoesNotFit,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongResponseMessageNameThatDoesNotFit:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.AnExtremelyLongMethodNameThatIsMuchTooLongToBeReasonable."""
+        return self._client.unary(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.AN_EXTREMELY_LONG_METHOD_NAME_THAT_IS_MUCH_TOO_LONG_TO_BE_REASONABLE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_an_extremely_long_method_name_that_is_much_too_long_to_be_reasonable(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongRequestMessageNameThatDoesNotFit,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[
+        longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongResponseMessageNameThatDoesNotFit
+    ]:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.AnExtremelyLongMethodNameThatIsMuchTooLongToBeReasonable; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.AN_EXTREMELY_LONG_METHOD_NAME_THAT_IS_MUCH_TOO_LONG_TO_BE_REASONABLE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def stream_both_ways(
+        self,
+        reqs: Iterable[
+            longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongRequestMessageNameThatDoesNotFit
+        ],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> Iterator[
+        longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongResponseMessageNameThatDoesNotFit
+    ]:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.StreamBothWays and iterate over the responses."""
+        return self._client.bidi_stream(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.STREAM_BOTH_WAYS,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_stream_both_ways(
+        self,
+        reqs: Iterable[
+            longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongRequestMessageNameThatDoesNotFit
+        ],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.streams.SyncStreamOutput[
+        longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongResponseMessageNameThatDoesNotFit
+    ]:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.StreamBothWays; return the output instead of raising ConnectError."""
+        return self._client.call_bidi_stream(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.STREAM_BOTH_WAYS,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def short_one(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.Short,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> longnames_dot_v1_dot_long__file__name__pb2.Short:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortOne."""
+        return self._client.unary(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_ONE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_short_one(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.Short,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[longnames_dot_v1_dot_long__file__name__pb2.Short]:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortOne; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_ONE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def short_server_stream(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.Short,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> Iterator[longnames_dot_v1_dot_long__file__name__pb2.Short]:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortServerStream and iterate over the responses."""
+        return self._client.server_stream(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_SERVER_STREAM,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_short_server_stream(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.Short,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.streams.SyncStreamOutput[
+        longnames_dot_v1_dot_long__file__name__pb2.Short
+    ]:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortServerStream; return the output instead of raising ConnectError."""
+        return self._client.call_server_stream(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_SERVER_STREAM,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def short_client_stream(
+        self,
+        reqs: Iterable[longnames_dot_v1_dot_long__file__name__pb2.Short],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> longnames_dot_v1_dot_long__file__name__pb2.Short:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortClientStream."""
+        return self._client.client_stream(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_CLIENT_STREAM,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_short_client_stream(
+        self,
+        reqs: Iterable[longnames_dot_v1_dot_long__file__name__pb2.Short],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[longnames_dot_v1_dot_long__file__name__pb2.Short]:
+        """Call longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortClientStream; return the output instead of raising ConnectError."""
+        return self._client.call_client_stream(
+            TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_CLIENT_STREAM,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class TheServiceWithAnExceptionallyLongNameForItsApplicationClassSync:
+    """Blocking implementation of longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass: subclass and override the methods."""
+
+    def an_extremely_long_method_name_that_is_much_too_long_to_be_reasonable(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongRequestMessageNameThatDoesNotFit,
+        ctx: connectrpc.server.RequestContext,
+    ) -> longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongResponseMessageNameThatDoesNotFit:
+        """Handle longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.AnExtremelyLongMethodNameThatIsMuchTooLongToBeReasonable; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.AnExtremelyLongMethodNameThatIsMuchTooLongToBeReasonable is not implemented",
+        )
+
+    def stream_both_ways(
+        self,
+        requests: Iterator[
+            longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongRequestMessageNameThatDoesNotFit
+        ],
+        ctx: connectrpc.server.RequestContext,
+    ) -> Iterator[
+        longnames_dot_v1_dot_long__file__name__pb2.AnExtremelyLongResponseMessageNameThatDoesNotFit
+    ]:
+        """Handle longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.StreamBothWays; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.StreamBothWays is not implemented",
+        )
+
+    def short_one(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.Short,
+        ctx: connectrpc.server.RequestContext,
+    ) -> longnames_dot_v1_dot_long__file__name__pb2.Short:
+        """Handle longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortOne; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortOne is not implemented",
+        )
+
+    def short_server_stream(
+        self,
+        request: longnames_dot_v1_dot_long__file__name__pb2.Short,
+        ctx: connectrpc.server.RequestContext,
+    ) -> Iterator[longnames_dot_v1_dot_long__file__name__pb2.Short]:
+        """Handle longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortServerStream; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortServerStream is not implemented",
+        )
+
+    def short_client_stream(
+        self,
+        requests: Iterator[longnames_dot_v1_dot_long__file__name__pb2.Short],
+        ctx: connectrpc.server.RequestContext,
+    ) -> longnames_dot_v1_dot_long__file__name__pb2.Short:
+        """Handle longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortClientStream; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass.ShortClientStream is not implemented",
+        )
+
+
+class TheServiceWithAnExceptionallyLongNameForItsApplicationClassWSGIApplication(
+    connectrpc.server.ConnectWSGIApplication,
+):
+    """WSGI application serving an implementation of longnames.v1.TheServiceWithAnExceptionallyLongNameForItsApplicationClass."""
+
+    def __init__(
+        self,
+        service: TheServiceWithAnExceptionallyLongNameForItsApplicationClassSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(
+                    TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.AN_EXTREMELY_LONG_METHOD_NAME_THAT_IS_MUCH_TOO_LONG_TO_BE_REASONABLE,
+                    service.an_extremely_long_method_name_that_is_much_too_long_to_be_reasonable,
+                ),
+                connectrpc.server.sync_bidi_stream_handler(
+                    TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.STREAM_BOTH_WAYS,
+                    service.stream_both_ways,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_ONE,
+                    service.short_one,
+                ),
+                connectrpc.server.sync_server_stream_handler(
+                    TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_SERVER_STREAM,
+                    service.short_server_stream,
+                ),
+                connectrpc.server.sync_client_stream_handler(
                     TheServiceWithAnExceptionallyLongNameForItsApplicationClassMethods.SHORT_CLIENT_STREAM,
                     service.short_client_stream,
                 ),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import connectrpc.client
 import connectrpc.errors
@@ -1297,6 +1297,1126 @@ class MethodsASGIApplication(connectrpc.server.ConnectASGIApplication):
         )
 
 
+class MethodsClient:
+    """Blocking client for names.v1.Methods.
+
+    Methods: the service name makes the namespace class MethodsMethods.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for names.v1.Methods at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> MethodsClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def import_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Import."""
+        return self._client.unary(
+            MethodsMethods.IMPORT,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_import_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Import; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.IMPORT,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def class_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Class."""
+        return self._client.unary(
+            MethodsMethods.CLASS,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_class_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Class; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.CLASS,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def none(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.None."""
+        return self._client.unary(
+            MethodsMethods.NONE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_none(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.None; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.NONE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def match_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Match."""
+        return self._client.unary(
+            MethodsMethods.MATCH,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_match_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Match; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.MATCH,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def type_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Type."""
+        return self._client.unary(
+            MethodsMethods.TYPE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_type_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Type; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.TYPE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def str_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Str."""
+        return self._client.unary(
+            MethodsMethods.STR,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_str_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Str; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.STR,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def float_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Float."""
+        return self._client.unary(
+            MethodsMethods.FLOAT,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_float_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Float; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.FLOAT,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def list(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.List."""
+        return self._client.unary(
+            MethodsMethods.LIST,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_list(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.List; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.LIST,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def aiohttp_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Aiohttp."""
+        return self._client.unary(
+            MethodsMethods.AIOHTTP,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_aiohttp_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Aiohttp; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.AIOHTTP,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def connectrpc_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Connectrpc."""
+        return self._client.unary(
+            MethodsMethods.CONNECTRPC,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_connectrpc_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Connectrpc; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.CONNECTRPC,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def async_iterator(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> Iterator[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.AsyncIterator and iterate over the responses."""
+        return self._client.server_stream(
+            MethodsMethods.ASYNC_ITERATOR,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_async_iterator(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.streams.SyncStreamOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.AsyncIterator; return the output instead of raising ConnectError."""
+        return self._client.call_server_stream(
+            MethodsMethods.ASYNC_ITERATOR,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def names_dot_v1_dot_names__pb2_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.names_dot_v1_dot_names__pb2."""
+        return self._client.unary(
+            MethodsMethods.NAMES_DOT_V1_DOT_NAMES__PB2,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_names_dot_v1_dot_names__pb2_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.names_dot_v1_dot_names__pb2; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.NAMES_DOT_V1_DOT_NAMES__PB2,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def say(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Say."""
+        return self._client.unary(
+            MethodsMethods.SAY,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_say(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Say; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.SAY,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_say_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.CallSay."""
+        return self._client.unary(
+            MethodsMethods.CALL_SAY,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_call_say_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.CallSay; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.CALL_SAY,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def say_hello(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.SayHello."""
+        return self._client.unary(
+            MethodsMethods.SAY_HELLO,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_say_hello(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.SayHello; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.SAY_HELLO,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def say_hello_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.Say_Hello."""
+        return self._client.unary(
+            MethodsMethods.SAY_HELLO_,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_say_hello_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.Say_Hello; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.SAY_HELLO_,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def say_hello__(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.sayHello."""
+        return self._client.unary(
+            MethodsMethods.SAY_HELLO__,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_say_hello__(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.sayHello; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.SAY_HELLO__,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def init__(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.__init__."""
+        return self._client.unary(
+            MethodsMethods.INIT__,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_init__(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.__init__; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.INIT__,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def private(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods._Private."""
+        return self._client.unary(
+            MethodsMethods.PRIVATE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_private(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods._Private; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.PRIVATE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def rpc(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods._."""
+        return self._client.unary(
+            MethodsMethods.RPC,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_rpc(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods._; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.RPC,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def http_request(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.HTTPRequest."""
+        return self._client.unary(
+            MethodsMethods.HTTP_REQUEST,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_http_request(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.HTTPRequest; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.HTTP_REQUEST,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def get_v2(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.Methods.GetV2."""
+        return self._client.unary(
+            MethodsMethods.GET_V2,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_get_v2(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.Methods.GetV2; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods.GET_V2,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class MethodsSync:
+    """Blocking implementation of names.v1.Methods: subclass and override the methods.
+
+    Methods: the service name makes the namespace class MethodsMethods.
+    """
+
+    def import_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Import; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Import is not implemented",
+        )
+
+    def class_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Class; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Class is not implemented",
+        )
+
+    def none(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.None; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.None is not implemented",
+        )
+
+    def match_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Match; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Match is not implemented",
+        )
+
+    def type_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Type; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Type is not implemented",
+        )
+
+    def str_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Str; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Str is not implemented",
+        )
+
+    def float_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Float; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Float is not implemented",
+        )
+
+    def list(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.List; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.List is not implemented",
+        )
+
+    def aiohttp_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Aiohttp; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Aiohttp is not implemented",
+        )
+
+    def connectrpc_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Connectrpc; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Connectrpc is not implemented",
+        )
+
+    def async_iterator(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> Iterator[names_dot_v1_dot_names__pb2.Msg]:
+        """Handle names.v1.Methods.AsyncIterator; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.AsyncIterator is not implemented",
+        )
+
+    def names_dot_v1_dot_names__pb2_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.names_dot_v1_dot_names__pb2; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.names_dot_v1_dot_names__pb2 is not implemented",
+        )
+
+    def say(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Say; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Say is not implemented",
+        )
+
+    def call_say_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.CallSay; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.CallSay is not implemented",
+        )
+
+    def say_hello(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.SayHello; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.SayHello is not implemented",
+        )
+
+    def say_hello_(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.Say_Hello; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.Say_Hello is not implemented",
+        )
+
+    def say_hello__(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.sayHello; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.sayHello is not implemented",
+        )
+
+    def init__(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.__init__; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.__init__ is not implemented",
+        )
+
+    def private(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods._Private; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods._Private is not implemented",
+        )
+
+    def rpc(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods._; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods._ is not implemented",
+        )
+
+    def http_request(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.HTTPRequest; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.HTTPRequest is not implemented",
+        )
+
+    def get_v2(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.Methods.GetV2; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.Methods.GetV2 is not implemented",
+        )
+
+
+class MethodsWSGIApplication(connectrpc.server.ConnectWSGIApplication):
+    """WSGI application serving an implementation of names.v1.Methods."""
+
+    def __init__(
+        self,
+        service: MethodsSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.IMPORT,
+                    service.import_,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.CLASS,
+                    service.class_,
+                ),
+                connectrpc.server.sync_unary_handler(MethodsMethods.NONE, service.none),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.MATCH,
+                    service.match_,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.TYPE,
+                    service.type_,
+                ),
+                connectrpc.server.sync_unary_handler(MethodsMethods.STR, service.str_),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.FLOAT,
+                    service.float_,
+                ),
+                connectrpc.server.sync_unary_handler(MethodsMethods.LIST, service.list),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.AIOHTTP,
+                    service.aiohttp_,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.CONNECTRPC,
+                    service.connectrpc_,
+                ),
+                connectrpc.server.sync_server_stream_handler(
+                    MethodsMethods.ASYNC_ITERATOR,
+                    service.async_iterator,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.NAMES_DOT_V1_DOT_NAMES__PB2,
+                    service.names_dot_v1_dot_names__pb2_,
+                ),
+                connectrpc.server.sync_unary_handler(MethodsMethods.SAY, service.say),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.CALL_SAY,
+                    service.call_say_,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.SAY_HELLO,
+                    service.say_hello,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.SAY_HELLO_,
+                    service.say_hello_,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.SAY_HELLO__,
+                    service.say_hello__,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.INIT__,
+                    service.init__,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.PRIVATE,
+                    service.private,
+                ),
+                connectrpc.server.sync_unary_handler(MethodsMethods.RPC, service.rpc),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.HTTP_REQUEST,
+                    service.http_request,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods.GET_V2,
+                    service.get_v2,
+                ),
+            ],
+            options=options,
+        )
+
+
 class MethodsMethods_Methods:  # noqa: N801
     """Descriptors of the methods of names.v1.MethodsMethods."""
 
@@ -1415,6 +2535,112 @@ class MethodsMethods_ASGIApplication(connectrpc.server.ConnectASGIApplication): 
         )
 
 
+class MethodsMethods_Client:  # noqa: N801
+    """Blocking client for names.v1.MethodsMethods.
+
+    A second service whose own name collides with the first service's namespace class.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for names.v1.MethodsMethods at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> MethodsMethods_Client:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.MethodsMethods.Ping."""
+        return self._client.unary(
+            MethodsMethods_Methods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.MethodsMethods.Ping; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            MethodsMethods_Methods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class MethodsMethods_Sync:  # noqa: N801
+    """Blocking implementation of names.v1.MethodsMethods: subclass and override the methods.
+
+    A second service whose own name collides with the first service's namespace class.
+    """
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.MethodsMethods.Ping; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.MethodsMethods.Ping is not implemented",
+        )
+
+
+class MethodsMethods_WSGIApplication(connectrpc.server.ConnectWSGIApplication):  # noqa: N801
+    """WSGI application serving an implementation of names.v1.MethodsMethods."""
+
+    def __init__(
+        self,
+        service: MethodsMethods_Sync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(
+                    MethodsMethods_Methods.PING,
+                    service.ping,
+                ),
+            ],
+            options=options,
+        )
+
+
 class aiohttp_Methods:  # noqa: N801
     """Descriptors of the methods of names.v1.aiohttp."""
 
@@ -1518,6 +2744,101 @@ class aiohttp_ASGIApplication(connectrpc.server.ConnectASGIApplication):  # noqa
         """Serve ``service``, configured by ``options``."""
         super().__init__(
             [connectrpc.server.unary_handler(aiohttp_Methods.PING, service.ping)],
+            options=options,
+        )
+
+
+class aiohttp_Client:  # noqa: N801
+    """Blocking client for names.v1.aiohttp."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for names.v1.aiohttp at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> aiohttp_Client:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.aiohttp.Ping."""
+        return self._client.unary(
+            aiohttp_Methods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.aiohttp.Ping; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            aiohttp_Methods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class aiohttp_Sync:  # noqa: N801
+    """Blocking implementation of names.v1.aiohttp: subclass and override the methods."""
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.aiohttp.Ping; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.aiohttp.Ping is not implemented",
+        )
+
+
+class aiohttp_WSGIApplication(connectrpc.server.ConnectWSGIApplication):  # noqa: N801
+    """WSGI application serving an implementation of names.v1.aiohttp."""
+
+    def __init__(
+        self,
+        service: aiohttp_Sync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [connectrpc.server.sync_unary_handler(aiohttp_Methods.PING, service.ping)],
             options=options,
         )
 
@@ -1629,6 +2950,101 @@ class None_ASGIApplication(connectrpc.server.ConnectASGIApplication):  # noqa: N
         )
 
 
+class None_Client:  # noqa: N801
+    """Blocking client for names.v1.None."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for names.v1.None at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> None_Client:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1.None.Ping."""
+        return self._client.unary(
+            None_Methods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1.None.Ping; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            None_Methods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class None_Sync:  # noqa: N801
+    """Blocking implementation of names.v1.None: subclass and override the methods."""
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1.None.Ping; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1.None.Ping is not implemented",
+        )
+
+
+class None_WSGIApplication(connectrpc.server.ConnectWSGIApplication):  # noqa: N801
+    """WSGI application serving an implementation of names.v1.None."""
+
+    def __init__(
+        self,
+        service: None_Sync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [connectrpc.server.sync_unary_handler(None_Methods.PING, service.ping)],
+            options=options,
+        )
+
+
 class Exception_Methods:  # noqa: N801
     """Descriptors of the methods of names.v1.Exception."""
 
@@ -1673,6 +3089,53 @@ class Exception_ASGIApplication(connectrpc.server.ConnectASGIApplication):  # no
     def __init__(
         self,
         service: Exception_,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__([], options=options)
+
+
+class Exception_Client:  # noqa: N801
+    """Blocking client for names.v1.Exception."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for names.v1.Exception at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> Exception_Client:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+
+class Exception_Sync:  # noqa: N801
+    """Blocking implementation of names.v1.Exception: subclass and override the methods."""
+
+
+class Exception_WSGIApplication(connectrpc.server.ConnectWSGIApplication):  # noqa: N801
+    """WSGI application serving an implementation of names.v1.Exception."""
+
+    def __init__(
+        self,
+        service: Exception_Sync,
         *,
         options: connectrpc.server.ServerOptions | None = None,
     ) -> None:
@@ -1937,6 +3400,243 @@ class HiddenASGIApplication(connectrpc.server.ConnectASGIApplication):
                 connectrpc.server.unary_handler(HiddenMethods.PING, service.ping),
                 connectrpc.server.unary_handler(HiddenMethods.PONG, service.pong),
                 connectrpc.server.unary_handler(HiddenMethods.QUOTE, service.quote),
+            ],
+            options=options,
+        )
+
+
+class HiddenClient:
+    """Blocking client for names.v1._Hidden."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for names.v1._Hidden at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> HiddenClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1._Hidden.Ping.
+
+        Comments are copied into docstrings and escaped where needed:
+        a backslash \\ , "quotes", \"\"\"triple quotes\"\"\", a "trailing quote"
+            relative indentation is kept,
+               tabs are expanded, trailing spaces dropped:
+
+        non-ASCII text (ünïcödé, 日本語) is kept; a non-breaking space ( ) is escaped.
+        """
+        return self._client.unary(
+            HiddenMethods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1._Hidden.Ping; return the output instead of raising ConnectError.
+
+        Comments are copied into docstrings and escaped where needed:
+        a backslash \\ , "quotes", \"\"\"triple quotes\"\"\", a "trailing quote"
+            relative indentation is kept,
+               tabs are expanded, trailing spaces dropped:
+
+        non-ASCII text (ünïcödé, 日本語) is kept; a non-breaking space ( ) is escaped.
+        """
+        return self._client.call_unary(
+            HiddenMethods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def pong(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1._Hidden.Pong.
+
+         A block comment
+        spanning lines.
+        """
+        return self._client.unary(
+            HiddenMethods.PONG,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_pong(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1._Hidden.Pong; return the output instead of raising ConnectError.
+
+         A block comment
+        spanning lines.
+        """
+        return self._client.call_unary(
+            HiddenMethods.PONG,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def quote(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Call names.v1._Hidden.Quote.
+
+        "
+        """
+        return self._client.unary(
+            HiddenMethods.QUOTE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_quote(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[names_dot_v1_dot_names__pb2.Msg]:
+        """Call names.v1._Hidden.Quote; return the output instead of raising ConnectError.
+
+        "
+        """
+        return self._client.call_unary(
+            HiddenMethods.QUOTE,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class HiddenSync:
+    """Blocking implementation of names.v1._Hidden: subclass and override the methods."""
+
+    def ping(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1._Hidden.Ping; raises UNIMPLEMENTED unless overridden.
+
+        Comments are copied into docstrings and escaped where needed:
+        a backslash \\ , "quotes", \"\"\"triple quotes\"\"\", a "trailing quote"
+            relative indentation is kept,
+               tabs are expanded, trailing spaces dropped:
+
+        non-ASCII text (ünïcödé, 日本語) is kept; a non-breaking space ( ) is escaped.
+        """
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1._Hidden.Ping is not implemented",
+        )
+
+    def pong(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1._Hidden.Pong; raises UNIMPLEMENTED unless overridden.
+
+         A block comment
+        spanning lines.
+        """
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1._Hidden.Pong is not implemented",
+        )
+
+    def quote(
+        self,
+        request: names_dot_v1_dot_names__pb2.Msg,
+        ctx: connectrpc.server.RequestContext,
+    ) -> names_dot_v1_dot_names__pb2.Msg:
+        """Handle names.v1._Hidden.Quote; raises UNIMPLEMENTED unless overridden.
+
+        "
+        """
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "names.v1._Hidden.Quote is not implemented",
+        )
+
+
+class HiddenWSGIApplication(connectrpc.server.ConnectWSGIApplication):
+    """WSGI application serving an implementation of names.v1._Hidden."""
+
+    def __init__(
+        self,
+        service: HiddenSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(HiddenMethods.PING, service.ping),
+                connectrpc.server.sync_unary_handler(HiddenMethods.PONG, service.pong),
+                connectrpc.server.sync_unary_handler(
+                    HiddenMethods.QUOTE,
+                    service.quote,
+                ),
             ],
             options=options,
         )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import connectrpc.client
 import connectrpc.errors
@@ -365,6 +365,310 @@ class ShopServiceASGIApplication(connectrpc.server.ConnectASGIApplication):
         )
 
 
+class ShopServiceClient:
+    """Blocking client for shop.v1.ShopService."""
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for shop.v1.ShopService at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> ShopServiceClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def list_items(
+        self,
+        request: shop_dot_v1_dot_messages__pb2.ListItemsRequest,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> shop_dot_v1_dot_messages__pb2.ListItemsResponse:
+        """Call shop.v1.ShopService.ListItems."""
+        return self._client.unary(
+            ShopServiceMethods.LIST_ITEMS,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            use_get=use_get,
+            cancel=cancel,
+        )
+
+    def call_list_items(
+        self,
+        request: shop_dot_v1_dot_messages__pb2.ListItemsRequest,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[shop_dot_v1_dot_messages__pb2.ListItemsResponse]:
+        """Call shop.v1.ShopService.ListItems; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            ShopServiceMethods.LIST_ITEMS,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            use_get=use_get,
+            cancel=cancel,
+        )
+
+    def put_item(
+        self,
+        request: shop_dot_v1_dot_messages__pb2.Item,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> google_dot_protobuf_dot_empty__pb2.Empty:
+        """Call shop.v1.ShopService.PutItem."""
+        return self._client.unary(
+            ShopServiceMethods.PUT_ITEM,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_put_item(
+        self,
+        request: shop_dot_v1_dot_messages__pb2.Item,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[google_dot_protobuf_dot_empty__pb2.Empty]:
+        """Call shop.v1.ShopService.PutItem; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            ShopServiceMethods.PUT_ITEM,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def ping(
+        self,
+        request: google_dot_protobuf_dot_empty__pb2.Empty,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> google_dot_protobuf_dot_empty__pb2.Empty:
+        """Call shop.v1.ShopService.Ping."""
+        return self._client.unary(
+            ShopServiceMethods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            use_get=use_get,
+            cancel=cancel,
+        )
+
+    def call_ping(
+        self,
+        request: google_dot_protobuf_dot_empty__pb2.Empty,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        use_get: bool = False,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[google_dot_protobuf_dot_empty__pb2.Empty]:
+        """Call shop.v1.ShopService.Ping; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            ShopServiceMethods.PING,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            use_get=use_get,
+            cancel=cancel,
+        )
+
+    def next_token(
+        self,
+        request: common_dot_v1_dot_types__pb2.Page.Token,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> Iterator[common_dot_v1_dot_types__pb2.Page.Token]:
+        """Call shop.v1.ShopService.NextToken and iterate over the responses."""
+        return self._client.server_stream(
+            ShopServiceMethods.NEXT_TOKEN,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_next_token(
+        self,
+        request: common_dot_v1_dot_types__pb2.Page.Token,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.streams.SyncStreamOutput[common_dot_v1_dot_types__pb2.Page.Token]:
+        """Call shop.v1.ShopService.NextToken; return the output instead of raising ConnectError."""
+        return self._client.call_server_stream(
+            ShopServiceMethods.NEXT_TOKEN,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def watch_prices(
+        self,
+        reqs: Iterable[common_dot_v1_dot_types__pb2.Money],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> Iterator[shop_dot_v1_dot_messages__pb2.Item]:
+        """Call shop.v1.ShopService.WatchPrices and iterate over the responses."""
+        return self._client.bidi_stream(
+            ShopServiceMethods.WATCH_PRICES,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_watch_prices(
+        self,
+        reqs: Iterable[common_dot_v1_dot_types__pb2.Money],
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.streams.SyncStreamOutput[shop_dot_v1_dot_messages__pb2.Item]:
+        """Call shop.v1.ShopService.WatchPrices; return the output instead of raising ConnectError."""
+        return self._client.call_bidi_stream(
+            ShopServiceMethods.WATCH_PRICES,
+            reqs,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class ShopServiceSync:
+    """Blocking implementation of shop.v1.ShopService: subclass and override the methods."""
+
+    def list_items(
+        self,
+        request: shop_dot_v1_dot_messages__pb2.ListItemsRequest,
+        ctx: connectrpc.server.RequestContext,
+    ) -> shop_dot_v1_dot_messages__pb2.ListItemsResponse:
+        """Handle shop.v1.ShopService.ListItems; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "shop.v1.ShopService.ListItems is not implemented",
+        )
+
+    def put_item(
+        self,
+        request: shop_dot_v1_dot_messages__pb2.Item,
+        ctx: connectrpc.server.RequestContext,
+    ) -> google_dot_protobuf_dot_empty__pb2.Empty:
+        """Handle shop.v1.ShopService.PutItem; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "shop.v1.ShopService.PutItem is not implemented",
+        )
+
+    def ping(
+        self,
+        request: google_dot_protobuf_dot_empty__pb2.Empty,
+        ctx: connectrpc.server.RequestContext,
+    ) -> google_dot_protobuf_dot_empty__pb2.Empty:
+        """Handle shop.v1.ShopService.Ping; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "shop.v1.ShopService.Ping is not implemented",
+        )
+
+    def next_token(
+        self,
+        request: common_dot_v1_dot_types__pb2.Page.Token,
+        ctx: connectrpc.server.RequestContext,
+    ) -> Iterator[common_dot_v1_dot_types__pb2.Page.Token]:
+        """Handle shop.v1.ShopService.NextToken; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "shop.v1.ShopService.NextToken is not implemented",
+        )
+
+    def watch_prices(
+        self,
+        requests: Iterator[common_dot_v1_dot_types__pb2.Money],
+        ctx: connectrpc.server.RequestContext,
+    ) -> Iterator[shop_dot_v1_dot_messages__pb2.Item]:
+        """Handle shop.v1.ShopService.WatchPrices; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "shop.v1.ShopService.WatchPrices is not implemented",
+        )
+
+
+class ShopServiceWSGIApplication(connectrpc.server.ConnectWSGIApplication):
+    """WSGI application serving an implementation of shop.v1.ShopService."""
+
+    def __init__(
+        self,
+        service: ShopServiceSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(
+                    ShopServiceMethods.LIST_ITEMS,
+                    service.list_items,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    ShopServiceMethods.PUT_ITEM,
+                    service.put_item,
+                ),
+                connectrpc.server.sync_unary_handler(
+                    ShopServiceMethods.PING,
+                    service.ping,
+                ),
+                connectrpc.server.sync_server_stream_handler(
+                    ShopServiceMethods.NEXT_TOKEN,
+                    service.next_token,
+                ),
+                connectrpc.server.sync_bidi_stream_handler(
+                    ShopServiceMethods.WATCH_PRICES,
+                    service.watch_prices,
+                ),
+            ],
+            options=options,
+        )
+
+
 class AdminServiceMethods:
     """Descriptors of the methods of shop.v1.AdminService."""
 
@@ -474,5 +778,111 @@ class AdminServiceASGIApplication(connectrpc.server.ConnectASGIApplication):
         """Serve ``service``, configured by ``options``."""
         super().__init__(
             [connectrpc.server.unary_handler(AdminServiceMethods.RESET, service.reset)],
+            options=options,
+        )
+
+
+class AdminServiceClient:
+    """Blocking client for shop.v1.AdminService.
+
+    AdminService is a second service in the same file.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        http_client: connectrpc.client.SyncTransport | None = None,
+        *,
+        options: connectrpc.client.ClientOptions | None = None,
+    ) -> None:
+        """Create a client for shop.v1.AdminService at ``base_url``."""
+        self._client = connectrpc.client.ConnectClient(
+            base_url,
+            http_client,
+            options=options,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __enter__(self) -> AdminServiceClient:
+        """Use the client as ``with``; it is closed on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client (see ``close``)."""
+        self.close()
+
+    def reset(
+        self,
+        request: google_dot_protobuf_dot_empty__pb2.Empty,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> google_dot_protobuf_dot_empty__pb2.Empty:
+        """Call shop.v1.AdminService.Reset."""
+        return self._client.unary(
+            AdminServiceMethods.RESET,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+    def call_reset(
+        self,
+        request: google_dot_protobuf_dot_empty__pb2.Empty,
+        *,
+        extra_headers: connectrpc.headers.HeaderInput | None = None,
+        timeout_seconds: float | None = None,
+        cancel: connectrpc.client.CancelToken | None = None,
+    ) -> connectrpc.unary.UnaryOutput[google_dot_protobuf_dot_empty__pb2.Empty]:
+        """Call shop.v1.AdminService.Reset; return the output instead of raising ConnectError."""
+        return self._client.call_unary(
+            AdminServiceMethods.RESET,
+            request,
+            extra_headers=extra_headers,
+            timeout_seconds=timeout_seconds,
+            cancel=cancel,
+        )
+
+
+class AdminServiceSync:
+    """Blocking implementation of shop.v1.AdminService: subclass and override the methods.
+
+    AdminService is a second service in the same file.
+    """
+
+    def reset(
+        self,
+        request: google_dot_protobuf_dot_empty__pb2.Empty,
+        ctx: connectrpc.server.RequestContext,
+    ) -> google_dot_protobuf_dot_empty__pb2.Empty:
+        """Handle shop.v1.AdminService.Reset; raises UNIMPLEMENTED unless overridden."""
+        raise connectrpc.errors.ConnectError(
+            connectrpc.errors.Code.UNIMPLEMENTED,
+            "shop.v1.AdminService.Reset is not implemented",
+        )
+
+
+class AdminServiceWSGIApplication(connectrpc.server.ConnectWSGIApplication):
+    """WSGI application serving an implementation of shop.v1.AdminService."""
+
+    def __init__(
+        self,
+        service: AdminServiceSync,
+        *,
+        options: connectrpc.server.ServerOptions | None = None,
+    ) -> None:
+        """Serve ``service``, configured by ``options``."""
+        super().__init__(
+            [
+                connectrpc.server.sync_unary_handler(
+                    AdminServiceMethods.RESET,
+                    service.reset,
+                ),
+            ],
             options=options,
         )
