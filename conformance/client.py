@@ -131,7 +131,9 @@ PROTOCOLS: dict[int, str] = {
     config.PROTOCOL_CONNECT: "connect",
     config.PROTOCOL_GRPC_WEB: "grpc-web",
 }
-if TRANSPORT == "http2":
+# HTTP/2 and gRPC: HTTP2Transport, and SyncHTTP2Transport for the sync client.
+HTTP2 = TRANSPORT in ("http2", "sync-http2")
+if HTTP2:
     PROTOCOLS[config.PROTOCOL_GRPC] = "grpc"
 
 COMPRESSIONS: dict[int, str | None] = {
@@ -536,11 +538,7 @@ def client_options(req: compat.ClientCompatRequest) -> ClientOptions:
     protocol = PROTOCOLS.get(req.protocol)
     if protocol is None:
         raise UnsupportedRequestError(f"protocol {config.Protocol.Name(req.protocol)} unsupported")
-    versions = (
-        (config.HTTP_VERSION_1, config.HTTP_VERSION_2)
-        if TRANSPORT == "http2"
-        else (config.HTTP_VERSION_1,)
-    )
+    versions = (config.HTTP_VERSION_1, config.HTTP_VERSION_2) if HTTP2 else (config.HTTP_VERSION_1,)
     if req.http_version not in versions:
         raise UnsupportedRequestError(f"{config.HTTPVersion.Name(req.http_version)} unsupported")
     codec = CODECS.get(req.codec)

@@ -2,7 +2,8 @@
 
 The same harness as ``conformance/client.py`` (which this imports for everything that is
 not IO: the method table, the conversions, ``Outcome``), with each RPC issued by
-``connectrpc.client.ConnectClient`` over ``SyncHTTP1Transport`` in a worker thread, the
+``connectrpc.client.ConnectClient`` over ``SyncHTTP1Transport`` (HTTP/2 cases, with
+``CONFORMANCE_CLIENT_TRANSPORT=sync-http2``: ``SyncHTTP2Transport``) in a worker thread, the
 way a threaded application uses the sync client. Cancellation is what such an application
 would do: a ``CancelToken`` cancelled from a timer thread (after close-send), from inside
 the request iterator (before close-send), or closing the response stream after N messages.
@@ -40,7 +41,13 @@ from connectrpc_conformance.v1 import client_compat_pb2 as compat
 from connectrpc_conformance.v1 import config_pb2 as config
 from google.protobuf.message import Message
 
-from connectrpc.client import CancelToken, ConnectClient, SyncHTTP1Transport
+from connectrpc.client import (
+    CancelToken,
+    ConnectClient,
+    SyncHTTP1Transport,
+    SyncHTTP2Transport,
+    SyncTransport,
+)
 from connectrpc.method import IdempotencyLevel, StreamType
 from connectrpc.streams import SyncStreamOutput
 
@@ -180,16 +187,15 @@ def run_rpc(client: ConnectClient, req: compat.ClientCompatRequest) -> compat.Cl
 def handle(req: compat.ClientCompatRequest) -> compat.ClientCompatResponse:
     response = compat.ClientCompatResponse(test_name=req.test_name)
     try:
-        if req.http_version != config.HTTP_VERSION_1:
-            raise UnsupportedRequestError(
-                f"{config.HTTPVersion.Name(req.http_version)} unsupported"
-            )
         options = client_options(req)
         tls = ssl_context(req)
         base_url = f"{'https' if tls is not None else 'http'}://{req.host}:{req.port}"
-        with ConnectClient(
-            base_url, SyncHTTP1Transport(ssl_context=tls), options=options
-        ) as client:
+        transport: SyncTransport = (
+            SyncHTTP2Transport(ssl_context=tls)
+            if req.http_version == config.HTTP_VERSION_2
+            else SyncHTTP1Transport(ssl_context=tls)
+        )
+        with ConnectClient(base_url, transport, options=options) as client:
             response.response.CopyFrom(run_rpc(client, req))
     except UnsupportedRequestError as exc:
         response.error.message = str(exc)

@@ -17,6 +17,7 @@ from connectrpc._transports.cancel import CancelToken
 from connectrpc._transports.http1 import HTTP1Transport
 from connectrpc._transports.http2 import HTTP2Transport
 from connectrpc._transports.sync_http1 import SyncHTTP1Transport
+from connectrpc._transports.sync_http2 import SyncHTTP2Transport
 
 HTTPClient = aiohttp.ClientSession | AsyncTransport
 """What a client sends through: an ``aiohttp.ClientSession`` or any ``AsyncTransport``."""
@@ -34,6 +35,7 @@ __all__ = [
     "HTTPClient",
     "HTTPRequest",
     "SyncHTTP1Transport",
+    "SyncHTTP2Transport",
     "SyncTransport",
     "SyncTransportResponse",
     "TransportResponse",

@@ -11,6 +11,8 @@ Wrap the ASGI application::
         expose_headers=["eliza-version"],  # and response headers script may read
     )
 
+``CORSWSGIMiddleware`` takes the same options and wraps a WSGI application.
+
 The header lists are public too, for use with another framework's CORS support (Starlette's
 ``CORSMiddleware`` takes them as they are).
 """
@@ -22,7 +24,7 @@ from connectrpc._protocol.cors import (
     CORSPolicy,
     Preflight,
 )
-from connectrpc._server.cors import CORSMiddleware
+from connectrpc._server.cors import CORSMiddleware, CORSWSGIMiddleware
 
 __all__ = [
     "ALLOWED_HEADERS",
@@ -30,5 +32,6 @@ __all__ = [
     "EXPOSED_HEADERS",
     "CORSMiddleware",
     "CORSPolicy",
+    "CORSWSGIMiddleware",
     "Preflight",
 ]

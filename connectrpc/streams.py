@@ -20,8 +20,8 @@ StreamInput = Iterable[T] | AsyncIterable[T]
 """Request messages for a client-streaming or bidi RPC: any iterable or async iterable."""
 
 
-class _Source(Protocol[T_co]):
-    """What ``StreamOutput`` reads from (implemented by the client's call machinery)."""
+class _Outcome(Protocol):
+    """What both stream outputs show of their call."""
 
     @property
     def headers(self) -> CIMultiDict[str]: ...
@@ -31,23 +31,18 @@ class _Source(Protocol[T_co]):
 
     @property
     def error(self) -> ConnectError | None: ...
+
+
+class _Source(_Outcome, Protocol[T_co]):
+    """What ``StreamOutput`` reads from (implemented by the async client)."""
 
     async def receive(self) -> T_co | None: ...
 
     async def aclose(self) -> None: ...
 
 
-class _SyncSource(Protocol[T_co]):
+class _SyncSource(_Outcome, Protocol[T_co]):
     """What ``SyncStreamOutput`` reads from (implemented by the sync client)."""
-
-    @property
-    def headers(self) -> CIMultiDict[str]: ...
-
-    @property
-    def trailers(self) -> CIMultiDict[str]: ...
-
-    @property
-    def error(self) -> ConnectError | None: ...
 
     def receive(self) -> T_co | None: ...
 

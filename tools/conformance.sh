@@ -97,13 +97,14 @@ if [[ "${mode}" == client || "${mode}" == all ]]; then
     # (HTTP/1.1: Connect and gRPC-Web), then HTTP2Transport, with its own config
     # (client-config-http2.yaml: every protocol, HTTP/1.1 and HTTP/2, full-duplex bidi).
     # "sync" is the blocking client (conformance/client_sync.py, ConnectClient over
-    # SyncHTTP1Transport) on the HTTP/1.1 config.
-    for transport in ${CONFORMANCE_CLIENT_TRANSPORTS:-aiohttp http1 http2 sync}; do
+    # SyncHTTP1Transport) on the HTTP/1.1 config; "sync-http2" the blocking client with
+    # SyncHTTP2Transport for HTTP/2 (gRPC included), on client-config-sync-http2.yaml.
+    for transport in ${CONFORMANCE_CLIENT_TRANSPORTS:-aiohttp http1 http2 sync sync-http2}; do
         echo "conformance: client transport ${transport}" >&2
         suffix=""
         program=conformance/client.py
-        [[ "${transport}" == http2 ]] && suffix="-http2"
-        [[ "${transport}" == sync ]] && program=conformance/client_sync.py
+        [[ "${transport}" == http2 || "${transport}" == sync-http2 ]] && suffix="-${transport}"
+        [[ "${transport}" == sync* ]] && program=conformance/client_sync.py
         CONFORMANCE_CLIENT_TRANSPORT="${transport}" LOG_SUFFIX="-${transport}" \
             CONF_SUFFIX="${suffix}" run_suite client "${program}" || status=$?
     done

@@ -49,7 +49,10 @@ class _AsyncSource(SourceBase[ResT]):
     __slots__ = ()
 
     async def receive(self) -> ResT | None:
-        return await run(self._state.next_message(), self._transport.send, ready_async)
+        message = self._state.ready_message()
+        if message is None:
+            message = await run(self._state.next_message(), self._transport.send, ready_async)
+        return message
 
     async def aclose(self) -> None:
         await run(self._state.stop(), self._transport.send, ready_async)
@@ -130,7 +133,7 @@ class AsyncConnectClient:
         self, method: MethodInfo[ReqT, ResT], request: ReqT, **options: Unpack[UnaryCallOptions]
     ) -> UnaryOutput[ResT]:
         """Call a unary method; the outcome, including any error, is in the result."""
-        return await self._run(self._core.unary_flow(method, request, None, **options))
+        return await self._run(self._core.unary_flow(method, request, None, options))
 
     async def call_client_stream(
         self,
@@ -139,14 +142,14 @@ class AsyncConnectClient:
         **options: Unpack[CallOptions],
     ) -> UnaryOutput[ResT]:
         """Call a client-streaming method; the outcome is in the result."""
-        flow = self._core.unary_flow(method, None, requests, **options)
+        flow = self._core.unary_flow(method, None, requests, options)
         return await self._run(flow)
 
     async def call_server_stream(
         self, method: MethodInfo[ReqT, ResT], request: ReqT, **options: Unpack[CallOptions]
     ) -> StreamOutput[ResT]:
         """Call a server-streaming method; iterate the result for responses."""
-        flow = self._core.stream_flow(method, request, None, **options)
+        flow = self._core.stream_flow(method, request, None, options)
         return self._stream(await self._run(flow))
 
     async def call_bidi_stream(
@@ -157,7 +160,7 @@ class AsyncConnectClient:
     ) -> StreamOutput[ResT]:
         """Call a bidi method: full-duplex over HTTP/2 (``HTTP2Transport``), half-duplex
         over HTTP/1.1 (every request is sent before responses are read)."""
-        flow = self._core.stream_flow(method, None, requests, **options)
+        flow = self._core.stream_flow(method, None, requests, options)
         return self._stream(await self._run(flow))
 
     # --- the raising forms ------------------------------------------------------------

@@ -23,7 +23,15 @@ import collections
 import functools
 import inspect
 import urllib.parse
-from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TypedDict, TypeVar
 
@@ -202,6 +210,9 @@ class CallOptions(TypedDict, total=False):
     timeout_seconds: float | None
 
 
+_OPTION_NAMES = frozenset({"extra_headers", "timeout_seconds", "use_get", "cancel"})
+
+
 class UnaryCallOptions(CallOptions, total=False):
     """A unary call's options: also ``use_get``, to send a side-effect-free call as GET."""
 
@@ -310,6 +321,20 @@ class CallState(Generic[ResT]):
         self.trailers: CIMultiDict[str] = CIMultiDict()
         self.error: ConnectError | None = None
 
+    def ready_message(self) -> ResT | None:
+        """The next message if it has arrived already, decoded with no IO (the common case
+        in a stream of small messages: one read brings many); ``None`` when getting it takes
+        IO, or when it does not decode (then ``next_message`` reports that)."""
+        pending = self._pending
+        if not pending:
+            return None
+        try:
+            message = self._codec.decode(pending[0], self._output_type)
+        except CodecError:
+            return None
+        pending.popleft()
+        return message
+
     def next_message(self) -> Flow[ResT | None]:
         """The next message; ``None`` at the end (then see ``error`` and ``trailers``)."""
         pending = self._pending
@@ -382,6 +407,9 @@ class _InterceptedState(_Delegate[ResT]):
         self._source = source
         self._chain = chain
         self._call = call
+
+    def ready_message(self) -> ResT | None:
+        return None  # every message goes through the flow, and the interceptors
 
     def next_message(self) -> Flow[ResT | None]:
         try:
@@ -464,8 +492,9 @@ class ClientCore:
         if options.protocol == "grpc" and not supports_trailers:
             raise ValueError(
                 f"gRPC needs HTTP/2 with trailers, which {transport_name} cannot carry: "
-                "pass connectrpc.client.HTTP2Transport() to the async client as its "
-                "http_client, or use protocol='grpc-web', which works over HTTP/1.1"
+                "pass connectrpc.client.HTTP2Transport() (async client) or "
+                "SyncHTTP2Transport() (sync client) as the http_client, or use "
+                "protocol='grpc-web', which works over HTTP/1.1"
             )
         accept = options.accept_compression
         if accept is None:
@@ -511,24 +540,24 @@ class ClientCore:
         request: Message | None,
         requests: Any,
         call: Call | None,
-        extra_headers: HeaderInput | None,
-        timeout_seconds: float | None,
-        use_get: bool,
-        cancel: CancelToken | None,
+        options: Mapping[str, Any],
         *,
         enveloped: bool,
     ) -> _Send:
+        # The interceptors' Call holds the headers to send: on_start may have changed them.
+        headers = options.get("extra_headers") if call is None else call.request_headers
+        timeout, cancel = options.get("timeout_seconds"), options.get("cancel")
         if requests is not None:
             on_request = None
             if call is not None and self._chain is not None and self._chain.intercepts_requests:
                 on_request = functools.partial(self._chain.request, call)
             body = self._frames(requests, self._frame, on_request)
-            return _Send(body, None, extra_headers, timeout_seconds, False, cancel)
+            return _Send(body, None, headers, timeout, False, cancel)
         assert request is not None
         if not enveloped:
             data = self._codec.encode(request)
-            return _Send(None, data, extra_headers, timeout_seconds, use_get, cancel)
-        return _Send(self._frame(request), None, extra_headers, timeout_seconds, False, cancel)
+            return _Send(None, data, headers, timeout, options.get("use_get", False), cancel)
+        return _Send(self._frame(request), None, headers, timeout, False, cancel)
 
     def _http_request(self, method: MethodInfo[Any, Any], send: _Send) -> HTTPRequest:
         body, unary_message, timeout = send.body, send.unary_message, send.timeout_seconds
@@ -632,36 +661,26 @@ class ClientCore:
         method: MethodInfo[Any, Any],
         request: Message | None,
         requests: Any,
-        extra_headers: HeaderInput | None,
-        timeout_seconds: float | None,
-        use_get: bool,
-        cancel: CancelToken | None,
+        options: Mapping[str, Any],
         *,
         enveloped: bool,
     ) -> Flow[tuple[Call | None, _Send]]:
         """Without interceptors, what to send. With them, the ``Call`` they see too, after
         ``on_start`` and (for a single request) ``on_request``; a ``ConnectError`` is an
         interceptor ending the call, after the ``on_end`` hooks ran."""
+        if not _OPTION_NAMES.issuperset(options):
+            unknown = ", ".join(sorted(set(options) - _OPTION_NAMES))
+            raise TypeError(f"unexpected call options: {unknown} (see {CallOptions.__name__})")
         chain = self._chain
         if chain is None:
-            send = self._what_to_send(
-                request,
-                requests,
-                None,
-                extra_headers,
-                timeout_seconds,
-                use_get,
-                cancel,
-                enveloped=enveloped,
-            )
-            return None, send
+            return None, self._what_to_send(request, requests, None, options, enveloped=enveloped)
         call = Call(
             method,
             is_client=True,
             protocol=self._options.protocol,
             peer=self._peer,
-            timeout=timeout_seconds,
-            request_headers=to_multidict(extra_headers),
+            timeout=options.get("timeout_seconds"),
+            request_headers=to_multidict(options.get("extra_headers")),
         )
         yield from _resolved(chain.start(call))
         try:
@@ -670,41 +689,21 @@ class ClientCore:
         except BaseException as exc:
             yield from _resolved(chain.end(call, _interrupted(exc)))
             raise
-        send = self._what_to_send(
-            request,
-            requests,
-            call,
-            call.request_headers,
-            timeout_seconds,
-            use_get,
-            cancel,
-            enveloped=enveloped,
-        )
-        return call, send
+        return call, self._what_to_send(request, requests, call, options, enveloped=enveloped)
 
     def unary_flow(
         self,
         method: MethodInfo[Any, ResT],
         request: Message | None,
         requests: Any,
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
-        use_get: bool = False,
-        cancel: CancelToken | None = None,
+        options: Mapping[str, Any],
     ) -> Flow[UnaryOutput[ResT]]:
-        """A unary or client-streaming call, with the interceptors if there are any."""
-        self._check_get(method, use_get)
+        """A unary or client-streaming call, with the interceptors if there are any;
+        ``options`` are the caller's (``UnaryCallOptions``, ``SyncUnaryCallOptions``)."""
+        self._check_get(method, options.get("use_get", False))
         try:
             call, send = yield from self._prepare(
-                method,
-                request,
-                requests,
-                extra_headers,
-                timeout_seconds,
-                use_get,
-                cancel,
-                enveloped=False,
+                method, request, requests, options, enveloped=False
             )
         except ConnectError as exc:
             return UnaryOutput(None, detached(exc), CIMultiDict(), CIMultiDict())
@@ -737,24 +736,14 @@ class ClientCore:
         method: MethodInfo[Any, ResT],
         request: Message | None,
         requests: Any,
-        *,
-        extra_headers: HeaderInput | None = None,
-        timeout_seconds: float | None = None,
-        cancel: CancelToken | None = None,
+        options: Mapping[str, Any],
     ) -> Flow[tuple[ResponseSource[ResT], ConnectError | None]]:
         """A server-streaming or bidi call, with the interceptors if there are any: where to
         read the responses from, and the error if the call failed before its first one."""
         empty: CallState[ResT] = CallState(None, None, self._codec, method.output, CIMultiDict())
         try:
             call, send = yield from self._prepare(
-                method,
-                request,
-                requests,
-                extra_headers,
-                timeout_seconds,
-                False,
-                cancel,
-                enveloped=True,
+                method, request, requests, options, enveloped=True
             )
         except ConnectError as exc:
             return empty, detached(exc)

@@ -63,7 +63,10 @@ class _SyncSource(SourceBase[ResT]):
     __slots__ = ()
 
     def receive(self) -> ResT | None:
-        return run_blocking(self._state.next_message(), self._transport.send)
+        message = self._state.ready_message()
+        if message is None:
+            message = run_blocking(self._state.next_message(), self._transport.send)
+        return message
 
     def close(self) -> None:
         run_blocking(self._state.stop(), self._transport.send)
@@ -159,7 +162,7 @@ class ConnectClient:
     ) -> UnaryOutput[ResT]:
         """Call a unary method; the outcome, including any error, is in the result."""
         return run_blocking(
-            self._core.unary_flow(method, request, None, **options), self._transport.send
+            self._core.unary_flow(method, request, None, options), self._transport.send
         )
 
     def call_client_stream(
@@ -170,14 +173,14 @@ class ConnectClient:
     ) -> UnaryOutput[ResT]:
         """Call a client-streaming method; the outcome is in the result."""
         return run_blocking(
-            self._core.unary_flow(method, None, requests, **options), self._transport.send
+            self._core.unary_flow(method, None, requests, options), self._transport.send
         )
 
     def call_server_stream(
         self, method: MethodInfo[ReqT, ResT], request: ReqT, **options: Unpack[SyncCallOptions]
     ) -> SyncStreamOutput[ResT]:
         """Call a server-streaming method; iterate the result for responses."""
-        return self._stream(self._core.stream_flow(method, request, None, **options))
+        return self._stream(self._core.stream_flow(method, request, None, options))
 
     def call_bidi_stream(
         self,
@@ -186,7 +189,7 @@ class ConnectClient:
         **options: Unpack[SyncCallOptions],
     ) -> SyncStreamOutput[ResT]:
         """Call a bidi method, half-duplex: every request is sent, then responses read."""
-        return self._stream(self._core.stream_flow(method, None, requests, **options))
+        return self._stream(self._core.stream_flow(method, None, requests, options))
 
     # --- the raising forms ------------------------------------------------------------
 

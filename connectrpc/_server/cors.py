@@ -1,36 +1,33 @@
-"""CORS for ASGI applications: a middleware over the pure ``CORSPolicy``.
+"""CORS for ASGI and WSGI applications: middlewares over the pure ``CORSPolicy``.
 
-It answers preflight requests itself and adds the CORS headers to every other response of
+Each answers preflight requests itself and adds the CORS headers to every other response of
 the wrapped application, so a browser page on an allowed origin can call Connect and
-gRPC-Web methods and read their headers, trailers and errors.
+gRPC-Web methods and read their headers, trailers and errors. The policy decides
+everything; the two classes only read the request and write the answer in their
+interface's terms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import http
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from connectrpc._protocol.cors import CORSPolicy
 from connectrpc._server.asgi import Receive, Scope, Send
 
-__all__ = ["CORSMiddleware"]
+__all__ = ["CORSMiddleware", "CORSWSGIMiddleware"]
 
 ASGIApp = Any  # any ASGI 3 callable: (scope, receive, send) -> awaitable
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class CORSMiddleware:
-    """Wraps an ASGI application (a ``ConnectASGIApplication`` or any other) with CORS.
-
-    ``allow_origins`` lists the origins allowed to call (``"*"``: any); ``allow_headers``
-    and ``expose_headers`` add the application's own request and response headers to the
-    ones the Connect family needs. See ``connectrpc.cors.CORSPolicy`` for every option.
-
-    Requests without an ``Origin`` header (other servers, curl) pass through unchanged.
-    """
+class _Wrapper:
+    """An application and the CORS policy put in front of it."""
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: Any,
         *,
         allow_origins: Sequence[str],
         allow_headers: Sequence[str] = (),
@@ -46,6 +43,17 @@ class CORSMiddleware:
             allow_credentials=allow_credentials,
             max_age=max_age,
         )
+
+
+class CORSMiddleware(_Wrapper):
+    """Wraps an ASGI application (a ``ConnectASGIApplication`` or any other) with CORS.
+
+    ``allow_origins`` lists the origins allowed to call (``"*"``: any); ``allow_headers``
+    and ``expose_headers`` add the application's own request and response headers to the
+    ones the Connect family needs. See ``connectrpc.cors.CORSPolicy`` for every option.
+
+    Requests without an ``Origin`` header (other servers, curl) pass through unchanged.
+    """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,3 +91,46 @@ class CORSMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+class CORSWSGIMiddleware(_Wrapper):
+    """Wraps a WSGI application (a ``ConnectWSGIApplication`` or any other) with CORS; the
+    options are ``CORSMiddleware``'s."""
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        origin: str | None = environ.get("HTTP_ORIGIN")
+        if origin is None:
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        policy = self.policy
+        if environ.get("REQUEST_METHOD") == "OPTIONS":
+            headers = _request_headers(environ)
+            if policy.is_preflight("OPTIONS", headers):
+                answer = policy.preflight(headers)
+                body = answer.body.encode()
+                start_response(
+                    f"{answer.status} {http.HTTPStatus(answer.status).phrase}",
+                    [*answer.headers, ("content-length", str(len(body)))],
+                )
+                return [body]
+        extra = policy.response_headers(origin)
+
+        def start_with_cors(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            return start_response(status, [*headers, *extra], exc_info)
+
+        return self.app(environ, start_with_cors)  # type: ignore[no-any-return]
+
+
+def _request_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers from a WSGI environ, by lower-case name."""
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    if "CONTENT_TYPE" in environ:
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    return headers

@@ -23,7 +23,7 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks: list[Callable[[], object]] = []
         self._cancelled = False
 
     @property
@@ -41,7 +41,7 @@ class CancelToken:
         for callback in callbacks:
             callback()
 
-    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def on_cancel(self, callback: Callable[[], object]) -> Callable[[], None]:
         """Run ``callback`` on cancellation (at once if already cancelled); returns a
         function that unregisters it, for when the call is over."""
         with self._lock:
@@ -51,7 +51,7 @@ class CancelToken:
         callback()
         return _nothing
 
-    def _remove(self, callback: Callable[[], None]) -> None:
+    def _remove(self, callback: Callable[[], object]) -> None:
         with self._lock, contextlib.suppress(ValueError):
             self._callbacks.remove(callback)
 

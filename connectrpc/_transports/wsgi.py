@@ -14,9 +14,11 @@ next read with ``canceled`` and closes the app's response iterable.
 from __future__ import annotations
 
 import io
+import itertools
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from multidict import CIMultiDict
@@ -32,37 +34,26 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _NO_ENVIRON_PREFIX = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 
+@dataclass(eq=False)
 class _WSGIResponse(SyncTransportResponse):
-    def __init__(
-        self,
-        status: int,
-        headers: CIMultiDict[str],
-        first: bytes,
-        chunks: Iterator[bytes],
-        result: Iterable[bytes],
-        cancelled: Callable[[], bool],
-    ) -> None:
-        self.status = status
-        self.headers = headers
-        self._first = first
-        self._chunks = chunks
-        self._result = result
-        self._cancelled = cancelled
-        self._closed = False
+    """The app's response: its head, and its body iterable read chunk by chunk."""
+
+    status: int
+    headers: CIMultiDict[str]
+    _chunks: Iterator[bytes]
+    _result: Iterable[bytes]
+    _cancelled: Callable[[], bool]
+    _closed: bool = False
 
     def read(self) -> bytes:
         if self._cancelled():
             self.close(abort=True)
             raise ConnectError(Code.CANCELED, "the call was cancelled")
-        if self._first:
-            first, self._first = self._first, b""
-            return first
-        if self._closed:
-            return b""
-        for chunk in self._chunks:
-            if chunk:
-                return bytes(chunk)
-        self.close(abort=False)
+        if not self._closed:
+            for chunk in self._chunks:
+                if chunk:
+                    return bytes(chunk)
+            self.close(abort=False)
         return b""
 
     def close(self, *, abort: bool) -> None:
@@ -135,15 +126,13 @@ class WSGITransport(SyncTransport):
         if not head:
             raise ConnectError(Code.INTERNAL, "the WSGI application did not start a response")
         status, headers = head
-        response = _WSGIResponse(
+        return _WSGIResponse(
             int(status.split(" ", 1)[0]),
             CIMultiDict(headers),
-            first,
-            chunks,
+            itertools.chain((first,), chunks),
             result,
             cancelled,
         )
-        return response
 
 
 def _no_write(data: bytes) -> None:

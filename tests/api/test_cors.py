@@ -1,15 +1,17 @@
-"""CORSMiddleware around our ASGI app: preflights, and real calls from an allowed origin."""
+"""CORSMiddleware around our ASGI app and CORSWSGIMiddleware around our WSGI app: preflights,
+and real calls from an allowed origin."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 
-from connectrpc.client import AsyncConnectClient, ClientOptions
-from connectrpc.cors import CORSMiddleware
+from connectrpc.client import AsyncConnectClient, ClientOptions, ConnectClient
+from connectrpc.cors import CORSMiddleware, CORSWSGIMiddleware
 from connectrpc.errors import Code
-from connectrpc.testing import ASGITransport
+from connectrpc.testing import ASGITransport, WSGITransport
 
 from ._service import ECHO, FAIL, SPLIT, EchoService, S, make_app
 
@@ -129,3 +131,59 @@ async def test_calls_from_another_origin_get_no_cors_headers() -> None:
     assert out.message() == S(value="hi")
     assert "access-control-allow-origin" not in out.response_headers()
     assert out.response_headers()["vary"] == "Origin"
+
+
+# --- the WSGI middleware ---------------------------------------------------------------------
+
+
+def wsgi_cors_app() -> CORSWSGIMiddleware:
+    from .test_sync_roundtrip import SyncEcho, _app
+
+    return CORSWSGIMiddleware(_app(SyncEcho()), allow_origins=[ORIGIN], expose_headers=["x-echo"])
+
+
+def wsgi_call(
+    app: CORSWSGIMiddleware, method: str, headers: dict[str, str]
+) -> tuple[str, dict[str, str], bytes]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": ECHO.procedure,
+        "QUERY_STRING": "",
+        "wsgi.input": io.BytesIO(b""),
+        "CONTENT_LENGTH": "0",
+    }
+    environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+    started: list[Any] = []
+    body = b"".join(app(environ, lambda status, hs, exc_info=None: started.extend([status, hs])))
+    return started[0], dict(started[1]), body
+
+
+def test_wsgi_preflight_and_refusal() -> None:
+    status, headers, _ = wsgi_call(
+        wsgi_cors_app(),
+        "OPTIONS",
+        {"origin": ORIGIN, "access-control-request-method": "POST"},
+    )
+    assert status == "204 No Content"
+    assert headers["access-control-allow-origin"] == ORIGIN
+    status, headers, body = wsgi_call(
+        wsgi_cors_app(),
+        "OPTIONS",
+        {"origin": "http://elsewhere:1", "access-control-request-method": "POST"},
+    )
+    assert status.startswith("403 ")
+    assert "access-control-allow-origin" not in headers
+    assert b"allow_origins" in body
+
+
+def test_wsgi_calls_get_cors_headers_only_from_an_origin() -> None:
+    app = wsgi_cors_app()
+    client = ConnectClient("http://test", WSGITransport(app))
+    output = client.call_unary(ECHO, S(value="hi"), extra_headers={"origin": ORIGIN})
+    assert output.message() == S(value="hi")
+    exposed = output.response_headers()["access-control-expose-headers"].lower()
+    assert output.response_headers()["access-control-allow-origin"] == ORIGIN
+    assert "x-echo" in exposed
+    assert "grpc-status" in exposed
+    plain = client.call_unary(ECHO, S(value="hi"))
+    assert "access-control-allow-origin" not in plain.response_headers()

@@ -1,5 +1,6 @@
 """The blocking client (``ConnectClient`` over ``SyncHTTP1Transport``) against our ASGI app
-under uvicorn on 127.0.0.1, served from a background thread.
+under uvicorn on 127.0.0.1, served from a background thread; and over ``SyncHTTP2Transport``
+(every protocol, gRPC included) against it under hypercorn, over h2c.
 
 Covers every RPC shape in both forms, errors with details and metadata, deadlines that hold
 while the server stalls, cancellation from another thread (a ``CancelToken`` and closing a
@@ -17,8 +18,16 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import uvicorn
 from google.protobuf import wrappers_pb2
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 
-from connectrpc.client import CancelToken, ClientOptions, ConnectClient, SyncHTTP1Transport
+from connectrpc.client import (
+    CancelToken,
+    ClientOptions,
+    ConnectClient,
+    SyncHTTP1Transport,
+    SyncHTTP2Transport,
+)
 from connectrpc.errors import Code, ConnectError
 from connectrpc.interceptors import Call, Interceptor
 from connectrpc.method import MethodInfo, StreamType
@@ -227,3 +236,80 @@ def test_usage_errors_name_the_fix(url: str) -> None:
 
     with ConnectClient(url) as client, pytest.raises(TypeError, match="plain iterables"):
         client.client_stream(CONCAT, messages())  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def h2c_url() -> Iterator[str]:
+    """Our ASGI app under hypercorn (HTTP/2 with prior knowledge, trailers) in a thread."""
+    echo = make_app(EchoService())
+    app = ConnectASGIApplication([*echo.handlers, server_stream_handler(TICKS, _ticks)])
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def serving() -> None:
+        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))
+
+    thread = threading.Thread(target=serving, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:  # the socket accepts before hypercorn serves: wait for an answer
+        try:
+            with ConnectClient(url) as probe:
+                probe.unary(ECHO, S(value="up"), timeout_seconds=1)
+            break
+        except ConnectError:
+            assert time.monotonic() < deadline, "hypercorn did not start"
+            time.sleep(0.05)
+    yield url
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(10)
+    loop.close()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "connect", "grpc-web"])
+def test_http2_and_grpc(h2c_url: str, protocol: str) -> None:
+    options = ClientOptions(protocol=protocol)
+    with ConnectClient(h2c_url, SyncHTTP2Transport(), options=options) as client:
+        output = client.call_unary(ECHO, S(value="hi"))
+        assert output.message() == S(value="hi")
+        assert output.response_trailers()["x-echo-trailer"] == "done"
+        assert client.client_stream(CONCAT, (S(value=c) for c in "abc")) == S(value="abc")
+        with client.call_server_stream(SPLIT, S(value="xy")) as stream:
+            assert [m.value for m in stream] == ["x", "y"]
+            assert stream.response_trailers()["x-end"] == "yes"
+        assert [m.value for m in client.bidi_stream(UPPER, [S(value="q")])] == ["Q"]
+        failed = client.call_unary(FAIL, S(value="no")).error()
+        assert failed is not None
+        assert failed.code is Code.FAILED_PRECONDITION
+        started = time.monotonic()
+        late = client.call_unary(SLOW, S(value="10"), timeout_seconds=0.3).error()
+        assert late is not None
+        assert late.code is Code.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 2.0
+
+
+def test_http2_cancellation_from_another_thread(h2c_url: str) -> None:
+    threads_before = threading.active_count()
+    options = ClientOptions(protocol="grpc")
+    with ConnectClient(h2c_url, SyncHTTP2Transport(), options=options) as client:
+        token = CancelToken()
+        threading.Timer(0.2, token.cancel).start()
+        error = client.call_unary(SLOW, S(value="10"), cancel=token).error()
+        assert error is not None
+        assert error.code is Code.CANCELED
+        stream = client.call_server_stream(TICKS, S())
+        threading.Timer(0.3, stream.close).start()
+        assert sum(1 for _ in stream) >= 1
+        stream_error = stream.error()
+        assert stream_error is not None
+        assert stream_error.code is Code.CANCELED
+        assert client.unary(ECHO, S(value="after")) == S(value="after")
+    deadline = time.monotonic() + 5
+    while threading.active_count() > threads_before and time.monotonic() < deadline:
+        time.sleep(0.01)  # the Timer threads end, and close() stopped the loop's thread
+    assert threading.active_count() <= threads_before
