@@ -6,7 +6,8 @@
 
 ``--config`` picks any configuration of run.py (default ``ours``: our client → our server on
 uvicorn), e.g. ``go_ours_uvicorn`` and ``go_official_uvicorn`` to profile a server under the
-connect-go client; a process that is not Python (the Go peer) is not profiled. The report goes
+connect-go client (``go_ours_gthread``: the WSGI app's gunicorn worker), ``sync_ours_go`` our
+blocking client; a process that is not Python (the Go peer) is not profiled. The report goes
 to results/profile.md for the default and to results/profile-<config>.md otherwise.
 
 For each workload the server runs under ``py-spy record -p`` and the client is started by
@@ -176,8 +177,15 @@ def main() -> int:
         client_out = OUT / f"{prefix}{name}-client.txt"
         spies: list[subprocess.Popen[bytes]] = []
 
-        def spy(pid: int, out: Path, spies: list[subprocess.Popen[bytes]] = spies) -> None:
+        def spy(
+            pid: int,
+            out: Path,
+            children: bool = False,
+            spies: list[subprocess.Popen[bytes]] = spies,
+        ) -> None:
             cmd = [PYSPY, "record", "--nonblocking", "--full-filenames", "-r", str(args.rate)]
+            if children:
+                cmd.append("--subprocesses")
             cmd += ["-f", "raw", "-o", str(out), "-p", str(pid)]
             spies.append(
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -191,7 +199,8 @@ def main() -> int:
         ) -> None:
             # Sample only the measured part: after the client's imports, set-up and warm-up.
             if server_def.venv is not None:
-                spy(server.pid, server_out)
+                # gunicorn's worker is a child of the process started (its master).
+                spy(server.pid, server_out, {"gthread", "gsync"} & set(server_def.args) != set())
             if config.client != "go":
                 spy(client_pid, client_out)
             time.sleep(0.3)  # let py-spy attach before the measurement starts

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark orchestrator: runs every peer configuration on loopback and reports.
 
-    python3 benchmarks/run.py [--quick] [--rounds N] [--only NAME,...]
+    python3 benchmarks/run.py [--quick] [--rounds N] [--only NAME,...] [--sync]
 
 Run ``benchmarks/setup.sh`` first (``tools/bench.sh`` does both). Standard library only.
 
@@ -57,7 +57,7 @@ class Server:
 class Config:
     name: str  # short id used in JSON
     label: str
-    client: str  # ours | official | grpc | raw | go
+    client: str  # ours | official | grpc | raw | go | ours_sync | official_sync | grpc_sync ...
     server: str  # Server.key
     workloads: tuple[str, ...] | None = None  # None: all
     protocol: str = "connect"  # the Go client's: connect | grpc (h2c) | grpcweb
@@ -97,6 +97,28 @@ SERVERS = [
         ("--impl", "official", "--server", "pyvoy"),
     ),
     Server("grpc", "grpc.aio", "grpc", ("--impl", "grpc", "--server", "grpc")),
+    # The WSGI apps under gunicorn: one worker; gthread (4 threads, keep-alive) or sync.
+    Server(
+        "ours-gthread",
+        "ours WSGI (gunicorn gthread)",
+        "ours",
+        ("--impl", "ours", "--server", "gthread"),
+    ),
+    Server(
+        "official-gthread",
+        "official WSGI (gunicorn gthread)",
+        "official",
+        ("--impl", "official", "--server", "gthread"),
+    ),
+    Server(
+        "ours-gsync", "ours WSGI (gunicorn sync)", "ours", ("--impl", "ours", "--server", "gsync")
+    ),
+    Server(
+        "official-gsync",
+        "official WSGI (gunicorn sync)",
+        "official",
+        ("--impl", "official", "--server", "gsync"),
+    ),
     Server("go", "connect-go (net/http)", None, ()),
 ]
 
@@ -146,7 +168,37 @@ CONFIGS = [
     Config("oursgrpc_grpc", "ours gRPC (HTTP2Transport) → grpc.aio", "ours_grpc", "grpc"),
     Config("oursgrpc_go", "ours gRPC (HTTP2Transport) → connect-go h2c", "ours_grpc", "go"),
     Config("grpc_go", "grpc.aio → connect-go h2c", "grpc", "go"),
+    # Blocking clients against connect-go's server: ours (SyncHTTP1Transport), the official
+    # sync client (pyqwest), grpcio's sync stub (gRPC over h2c).
+    Config("sync_ours_go", "ours sync (SyncHTTP1Transport) → connect-go", "ours_sync", "go"),
+    Config("sync_official_go", "official sync (pyqwest) → connect-go", "official_sync", "go"),
+    Config("sync_grpc_go", "grpcio sync stub → connect-go h2c", "grpc_sync", "go"),
+    # The WSGI apps under gunicorn, under connect-go's client (Connect, HTTP/1.1) ...
+    Config("go_ours_gthread", "connect-go → ours WSGI/gunicorn gthread", "go", "ours-gthread"),
+    Config(
+        "go_official_gthread",
+        "connect-go → official WSGI/gunicorn gthread",
+        "go",
+        "official-gthread",
+    ),
+    Config("go_ours_gsync", "connect-go → ours WSGI/gunicorn sync", "go", "ours-gsync"),
+    Config("go_official_gsync", "connect-go → official WSGI/gunicorn sync", "go", "official-gsync"),
+    # ... and each blocking client against its own WSGI app, end to end.
+    Config("sync_ours_wsgi", "ours sync → ours WSGI/gthread", "ours_sync", "ours-gthread"),
+    Config(
+        "sync_official_wsgi",
+        "official sync → official WSGI/gthread",
+        "official_sync",
+        "official-gthread",
+    ),
 ]
+
+# The blocking clients and the WSGI apps: what `--sync` runs (results/sync.{md,json}).
+SYNC_CONFIGS = [
+    "sync_ours_go", "sync_official_go", "sync_grpc_go",
+    "go_ours_gthread", "go_official_gthread", "go_ours_gsync", "go_official_gsync",
+    "sync_ours_wsgi", "sync_official_wsgi",
+]  # fmt: skip
 
 # The sections after the main table: configurations (rows), the (ours, peer) pairs whose
 # per-round ratios are reported, the metrics (columns), and the targets
@@ -170,6 +222,79 @@ class Section:
 
 
 SECTIONS = [
+    Section(
+        "syncclient",
+        "Blocking clients: ours (SyncHTTP1Transport) against the official sync client and grpcio's",
+        (
+            "Each blocking client calls the same connect-go server from one process: ours is "
+            "`ConnectClient` over `SyncHTTP1Transport` (Connect, HTTP/1.1 keep-alive pool), the "
+            "official one the generated `BenchServiceClientSync` over pyqwest (Connect, HTTP/1.1), "
+            "grpcio's the generated stub on `grpc.insecure_channel` (gRPC over h2c, C-core).",
+            "Sequential runs are one thread; 'c=32' is 32 threads sharing one client. Client CPU "
+            "is the client process's (all threads: pyqwest and grpcio work on threads of their "
+            "own); 'client CPU s / 10k unary' is from the sequential run.",
+            "The official client's small-stream rate is bimodal: about 25–35k msgs/s when "
+            "pyqwest hands Python one chunk per message (the client keeping up with the "
+            "server), about 125–135k when chunks coalesce; a round lands in either, so compare "
+            "the per-round values in sync.json before trusting the median ratio.",
+        ),
+        ("sync_ours_go", "sync_official_go", "sync_grpc_go"),
+        (("sync_ours_go", "sync_official_go"), ("sync_ours_go", "sync_grpc_go")),
+        (
+            "unary_seq_cps",
+            "unary_seq_p50",
+            "client_cpu_10k",
+            "unary_c32_cps",
+            "client_us_c32",
+            "stream_small",
+            "stream_large",
+            "upload_small",
+        ),
+        (
+            ("unary_seq_cps", ">=", 1.5, "sequential unary ≥ 1.5× the official sync client"),
+            ("stream_small", ">=", 5.0, "small server stream ≥ 5× the official sync client"),
+            ("client_cpu_10k", "<=", 0.7, "client CPU per 10k unary ≤ 0.7× the official's"),
+        ),
+        ("sync_official_go",),
+    ),
+    Section(
+        "wsgi",
+        "WSGI apps under gunicorn: ours against the official one",
+        (
+            "Both apps run under gunicorn with the same settings: one worker, `gthread` with 4 "
+            "threads (keep-alive), or `sync` (one request at a time, a connection per request); "
+            "the load comes from connect-go's client (Connect, HTTP/1.1, a connection per "
+            "concurrent call). Server CPU counts gunicorn's master and worker.",
+            "Server CPU per call from the sequential and the concurrency-32 runs; per message "
+            "for the small server stream. The last rows are each blocking client against its "
+            "own WSGI app (gthread), end to end.",
+        ),
+        (
+            "go_ours_gthread",
+            "go_official_gthread",
+            "go_ours_gsync",
+            "go_official_gsync",
+            "sync_ours_wsgi",
+            "sync_official_wsgi",
+        ),
+        (
+            ("go_ours_gthread", "go_official_gthread"),
+            ("go_ours_gsync", "go_official_gsync"),
+            ("sync_ours_wsgi", "sync_official_wsgi"),
+        ),
+        (
+            "unary_seq_cps",
+            "unary_c32_cps",
+            "server_us_seq",
+            "server_us_c32",
+            "stream_small",
+            "server_us_msg_small",
+            "stream_large",
+            "upload_small",
+        ),
+        (),
+        (),
+    ),
     Section(
         "h2client",
         "Our HTTP/2 gRPC client against grpc.aio's client (C-core)",
@@ -388,6 +513,8 @@ EXTRA_METRICS = {
     "client_us_seq": ("Client CPU / call, sequential", "unary_seq", "µs", False),
     "server_us_c32": ("Server CPU / call, c=32", "unary_c32", "µs", False),
     "client_us_c32": ("Client CPU / call, c=32", "unary_c32", "µs", False),
+    "client_cpu_10k": ("Client CPU s / 10k unary", "unary_seq", "s", False),
+    "server_us_msg_small": ("Server CPU / msg, small stream", "stream_small", "µs", False),
 }
 ALL_METRICS = {**METRICS, **EXTRA_METRICS}
 
@@ -430,6 +557,12 @@ def metric_value(metric: str, results: dict[str, dict[str, Any]]) -> float | Non
         return r["server_cpu_s"] / r["calls"] * 1e6
     if metric in ("client_us_seq", "client_us_c32"):
         return r["client_cpu_s"] / r["calls"] * 1e6 if r["calls"] else None
+    if metric == "client_cpu_10k":
+        return r["client_cpu_s"] / r["calls"] * 10000 if r["calls"] else None
+    if metric == "server_us_msg_small":
+        if r.get("server_cpu_s") is None or not r["msgs"]:
+            return None
+        return r["server_cpu_s"] / r["msgs"] * 1e6
     raise KeyError(metric)
 
 
@@ -441,11 +574,20 @@ def python_of(venv: str) -> str:
 
 
 # Clients that run in our venv with our generated code.
-_OUR_CLIENTS = ("raw", "ours_http1", "ours_grpc")
+_OUR_CLIENTS = ("raw", "ours_http1", "ours_grpc", "ours_sync")
+# The blocking clients of the other peers, in those peers' venvs.
+_PEER_SYNC_CLIENTS = {"official_sync": "official", "grpc_sync": "grpc"}
+
+
+def client_venv(client: str) -> str:
+    """The venv (and generated code, under .gen/) a Python client runs with."""
+    if client in _OUR_CLIENTS:
+        return "ours"
+    return _PEER_SYNC_CLIENTS.get(client, client)
 
 
 def gen_path(impl: str) -> str:
-    return str(GEN / ("ours" if impl in _OUR_CLIENTS else impl))
+    return str(GEN / client_venv(impl))
 
 
 def free_port() -> int:
@@ -539,7 +681,7 @@ class RunningServer:
         )
         try:
             wait_port(self.port, self.proc)
-            if {"granian", "pyvoy"} & set(server.args):
+            if {"granian", "pyvoy", "gthread", "gsync"} & set(server.args):
                 wait_http(self.port, self.proc)
         except BaseException:
             self.stop()
@@ -567,7 +709,7 @@ def client_cmd(config: Config, url: str, spec: dict[str, Any]) -> tuple[list[str
     if config.client == "go":
         cmd = [str(GO_BIN), "client", "-url", url, "-protocol", config.protocol]
         return [*cmd, "-spec", json.dumps(spec)], dict(os.environ)
-    venv = "ours" if config.client in _OUR_CLIENTS else config.client
+    venv = client_venv(config.client)
     cmd = [
         python_of(venv),
         str(PEERS / "client.py"),
@@ -863,6 +1005,15 @@ def markdown(meta: dict[str, Any], summary: dict[str, Any], configs: list[Config
         lines.append(f"- {k}: {v}")
     names = [c.name for c in configs]
     configs = [c for c in configs if c.name in MAIN_CONFIGS]
+    if not configs:  # only section configurations were run (--sync, --only ...)
+        lines.append("")
+        for section in SECTIONS:
+            lines += section_tables(summary, section, names)
+        if meta.get("errors"):
+            lines += ["", "## Errors", ""]
+            lines += [f"- {e}" for e in meta["errors"][:30]]
+        lines.append("")
+        return "\n".join(lines)
     lines += ["", "## Results", ""]
     header = ["Metric", "Unit", *[c.label for c in configs]]
     keys = [key for key, _, _ in ratio_pairs([c.name for c in configs])]
@@ -989,7 +1140,17 @@ def main() -> int:
         "--only", help="comma-separated configuration names: " + ",".join(c.name for c in CONFIGS)
     )
     parser.add_argument("--out", default=str(RESULTS), help="directory for latest.md / latest.json")
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="only the blocking clients and the WSGI apps, into sync.md / sync.json",
+    )
     args = parser.parse_args()
+    basename = "latest"
+    if args.sync:
+        basename = "sync"
+        if not args.only:
+            args.only = ",".join(SYNC_CONFIGS)
 
     missing = [
         p
@@ -1060,7 +1221,7 @@ def main() -> int:
     meta["versions"] = versions
     meta["errors"] = errors
     with contextlib.suppress(Exception):
-        for dist in ("uvicorn", "hypercorn", "httptools", "granian", "pyvoy"):
+        for dist in ("uvicorn", "hypercorn", "httptools", "granian", "pyvoy", "gunicorn"):
             meta["versions"][dist] = subprocess.run(
                 [
                     python_of("ours"),
@@ -1086,11 +1247,14 @@ def main() -> int:
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     md = markdown(meta, summary, configs)
-    (out_dir / "latest.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out_dir / "latest.md").write_text(md)
-    shutil.copy(out_dir / "latest.json", log_dir / "result.json")
+    (out_dir / f"{basename}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out_dir / f"{basename}.md").write_text(md)
+    shutil.copy(out_dir / f"{basename}.json", log_dir / "result.json")
     print(terminal_table(summary, configs))
-    print(f"\nwrote {out_dir / 'latest.md'} and {out_dir / 'latest.json'}; logs in {log_dir}")
+    print(
+        f"\nwrote {out_dir / (basename + '.md')} and {out_dir / (basename + '.json')}; "
+        f"logs in {log_dir}"
+    )
     if errors:
         print(f"{len(errors)} workload error(s); first: {errors[0]}", file=sys.stderr)
     return 0

@@ -35,10 +35,16 @@ make_venv() {
 
 # The ASGI servers every ASGI peer runs on: uvicorn (HTTP/1.1), hypercorn (HTTP/1.1 and h2c;
 # ours only), granian (Rust, HTTP/1.1 and h2c, no trailers) and pyvoy (Envoy with embedded
-# Python; HTTP/1.1 and h2c with trailers, so gRPC).
+# Python; HTTP/1.1 and h2c with trailers, so gRPC); and gunicorn for the WSGI apps.
 GRANIAN_VERSION="${GRANIAN_VERSION:-2.8.9}"
 PYVOY_VERSION="${PYVOY_VERSION:-1.3.0}"
-COMMON=(uvicorn httptools "grpcio-tools>=1.66" aiohttp "granian==$GRANIAN_VERSION" "pyvoy==$PYVOY_VERSION")
+# gunicorn 23: in newer releases (26 and 27 at least) gthread hands every new connection to a
+# worker thread that waits up to 5 s for its first bytes, so a client pool's idle connections
+# (Go's and pyqwest's dial some ahead) stall all 4 threads for 5 s at a time (seen here at
+# c=32); 23 waits for the first bytes in its poller.
+GUNICORN_VERSION="${GUNICORN_VERSION:-23.0.0}"
+COMMON=(uvicorn httptools "grpcio-tools>=1.66" aiohttp "granian==$GRANIAN_VERSION" "pyvoy==$PYVOY_VERSION"
+  "gunicorn==$GUNICORN_VERSION")
 make_venv ours -e "$ROOT" "${COMMON[@]}" hypercorn py-spy pyinstrument
 make_venv official "connectrpc==$CONNECTRPC_VERSION" "protoc-gen-connectrpc==$CONNECTRPC_VERSION" \
   protobuf "${COMMON[@]}"

@@ -12,7 +12,9 @@ For every ``.proto`` file with services, the plugin writes ``<name>_connect.py``
 protoc finds the plugin on ``PATH`` by its name; to point at it explicitly add
 ``--plugin=protoc-gen-connect_python=/path/to/protoc-gen-connect_python``. Options are
 passed with ``--connect_python_opt=line_length=100`` (the width to lay the code out for;
-default 88, ruff's and black's default).
+default 88, ruff's and black's default) and ``--connect_python_opt=flavor=sync`` (``async``:
+only the asyncio client, service base and ASGI app; ``sync``: only the blocking client,
+service base and WSGI app; ``both``, the default: all of them).
 
 With buf, use it as a local plugin in ``buf.gen.yaml``::
 
@@ -24,7 +26,7 @@ With buf, use it as a local plugin in ``buf.gen.yaml``::
         out: gen
       - local: protoc-gen-connect_python
         out: gen
-        # opt: line_length=100
+        # opt: [line_length=100, flavor=sync]
 
 The generated module imports the messages as ``import eliza.v1.eliza_pb2``, so the output
 directory (``gen`` above) must be importable (on ``sys.path``, or the root of a package).

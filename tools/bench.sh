@@ -7,6 +7,8 @@
 #   tools/bench.sh --only ours,official --rounds 3
 #   tools/bench.sh --profile  py-spy profiles of our client and server (benchmarks/profile.py)
 #   tools/bench.sh --interceptors [--quick]  only the interceptor/OpenTelemetry overhead
+#   tools/bench.sh --sync [--quick] [--rounds N]  only the blocking clients and the WSGI apps
+#                             (benchmarks/results/sync.{md,json}; ~1 minute quick, ~5 full)
 #
 # A full or quick run ends with benchmarks/interceptors.py (interceptor and OpenTelemetry
 # overhead, in memory and over sockets), written to benchmarks/results/interceptors.md.
@@ -28,4 +30,5 @@ if [[ "${1:-}" == "--interceptors" ]]; then
   exit
 fi
 python3 "$ROOT/benchmarks/run.py" "$@"
+for arg in "$@"; do [[ "${arg}" == --sync ]] && exit 0; done
 interceptors "$@"

@@ -1,6 +1,11 @@
 """One Python client peer. Run by benchmarks/run.py with the peer's own interpreter:
 
-    python client.py --impl ours|official|grpc|raw --url http://127.0.0.1:PORT --spec JSON
+    python client.py --impl ours|official|grpc|raw|... --url http://127.0.0.1:PORT --spec JSON
+
+The ``*_sync`` impls are the blocking clients (ours: ``ConnectClient`` over
+``SyncHTTP1Transport``; the official ``...ClientSync`` over pyqwest; grpcio's stub on
+``grpc.insecure_channel``), run by the same workload loops without an event loop; their
+concurrent workload runs one thread per concurrent caller, sharing one client.
 
 Line protocol on stdout (JSON per line) and stdin, shared with the Go peer: for each workload
 the client warms up, prints {"event": "ready"}, waits for a line on stdin (the orchestrator
@@ -248,6 +253,110 @@ class OursGrpc(Ours):
         )
 
 
+# --- blocking clients: the same adapters without an event loop ------------------------------
+
+
+class OursSync:
+    """Our blocking client, ``ConnectClient`` over ``SyncHTTP1Transport`` (its default)."""
+
+    def __init__(self, url: str) -> None:
+        from ours_bindings import DOWNLOAD, UNARY, UPLOAD
+
+        from connectrpc.client import ClientOptions, ConnectClient, SyncHTTP1Transport
+
+        self.methods = UNARY, DOWNLOAD, UPLOAD
+        self.client = ConnectClient(
+            url,
+            SyncHTTP1Transport(),
+            options=ClientOptions(
+                send_compression=None, accept_compression=(), read_max_bytes=64 << 20
+            ),
+        )
+
+    def unary(self, data: bytes) -> None:
+        self.client.unary(self.methods[0], Payload(data=data))
+
+    def download(self, count: int, size: int) -> tuple[int, int]:
+        n = total = 0
+        for m in self.client.server_stream(
+            self.methods[1], DownloadRequest(count=count, size=size)
+        ):
+            n += 1
+            total += len(m.data)
+        return n, total
+
+    def upload(self, messages: list[Payload]) -> int:
+        res = self.client.client_stream(self.methods[2], iter(messages))
+        return int(res.messages)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class OfficialSync:
+    """The official blocking client (generated ``...ClientSync``, pyqwest's ``SyncClient``)."""
+
+    def __init__(self, url: str) -> None:
+        from bench.v1.bench_connect import BenchServiceClientSync
+
+        self.client = BenchServiceClientSync(
+            url, accept_compression=(), send_compression=None, read_max_bytes=64 << 20
+        )
+
+    def unary(self, data: bytes) -> None:
+        self.client.unary(Payload(data=data))
+
+    def download(self, count: int, size: int) -> tuple[int, int]:
+        n = total = 0
+        for m in self.client.download(DownloadRequest(count=count, size=size)):
+            n += 1
+            total += len(m.data)
+        return n, total
+
+    def upload(self, messages: list[Payload]) -> int:
+        res = self.client.upload(iter(messages))
+        return int(res.messages)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class GrpcSync:
+    """grpcio's blocking stub (C-core) on ``grpc.insecure_channel``: gRPC over h2c."""
+
+    def __init__(self, url: str) -> None:
+        import grpc
+        from bench.v1 import bench_pb2_grpc
+
+        self.channel = grpc.insecure_channel(
+            url.removeprefix("http://"),
+            options=[
+                ("grpc.max_receive_message_length", 64 << 20),
+                ("grpc.max_send_message_length", 64 << 20),
+            ],
+        )
+        self.stub = bench_pb2_grpc.BenchServiceStub(self.channel)
+
+    def unary(self, data: bytes) -> None:
+        self.stub.Unary(Payload(data=data))
+
+    def download(self, count: int, size: int) -> tuple[int, int]:
+        n = total = 0
+        for m in self.stub.Download(DownloadRequest(count=count, size=size)):
+            n += 1
+            total += len(m.data)
+        return n, total
+
+    def upload(self, messages: list[Payload]) -> int:
+        res = self.stub.Upload(iter(messages))
+        return int(res.messages)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+SYNC_ADAPTERS = {"ours_sync": OursSync, "official_sync": OfficialSync, "grpc_sync": GrpcSync}
+
 ADAPTERS = {
     "ours": Ours,
     "ours_http1": OursHTTP1,
@@ -328,6 +437,108 @@ async def run_workload(peer: Any, w: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+def run_workload_sync(peer: Any, w: dict[str, Any]) -> dict[str, Any]:
+    """``run_workload`` for a blocking client: the same steps, the concurrent run on threads."""
+    import threading
+
+    kind = w["kind"]
+    res: dict[str, Any] = {}
+    data = os.urandom(16)
+    messages: list[Payload] = []
+    if kind in ("unary_seq", "unary_conc"):
+        for _ in range(w.get("warmup", 200)):
+            peer.unary(data)
+    elif kind == "download":
+        peer.download(min(w["count"], 1000), w["size"])
+    elif kind == "upload":
+        messages = [Payload(data=os.urandom(w["size"])) for _ in range(w["count"])]
+        peer.upload(messages[: min(len(messages), 1000)])
+    emit({"event": "ready", "workload": w["name"]})
+    if not sys.stdin.readline():
+        raise SystemExit("orchestrator went away")
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    if kind == "unary_seq":
+        max_calls, deadline = w["max_calls"], t0 + w["max_seconds"]
+        lat: list[int] = []
+        clock = time.perf_counter_ns
+        while len(lat) < max_calls:
+            s = clock()
+            peer.unary(data)
+            e = clock()
+            lat.append(e - s)
+            if e / 1e9 >= deadline:
+                break
+        lat.sort()
+        res["calls"] = len(lat)
+        res["p50_us"] = lat[int(0.50 * (len(lat) - 1))] / 1000
+        res["p99_us"] = lat[int(0.99 * (len(lat) - 1))] / 1000
+    elif kind == "unary_conc":
+        max_calls, deadline = w["max_calls"], t0 + w["max_seconds"]
+        started = 0
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            nonlocal started
+            try:
+                while not errors and time.perf_counter() < deadline:
+                    with lock:
+                        if started >= max_calls:
+                            return
+                        started += 1
+                    peer.unary(data)
+            except BaseException as exc:  # reported once all threads are done
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(w["concurrency"])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(w.get("timeout", 60))
+        if errors:
+            raise errors[0]
+        res["calls"] = started
+    elif kind == "download":
+        n, total = peer.download(w["count"], w["size"])
+        if n != w["count"]:
+            raise RuntimeError(f"got {n} messages, want {w['count']}")
+        res["msgs"], res["bytes"] = n, total
+    elif kind == "upload":
+        n = peer.upload(messages)
+        if n != w["count"]:
+            raise RuntimeError(f"server counted {n} messages, want {w['count']}")
+        res["msgs"], res["bytes"] = n, n * w["size"]
+    else:
+        raise ValueError(f"unknown workload kind {kind}")
+    res["seconds"] = time.perf_counter() - t0
+    res["client_cpu_s"] = cpu_seconds() - cpu0
+    return res
+
+
+def main_sync(impl: str, url: str, spec: dict[str, Any]) -> None:
+    """The blocking clients' loop. A workload's time limit is not enforced inside a call (the
+    orchestrator's process timeout bounds the whole run)."""
+    peer = SYNC_ADAPTERS[impl](url)
+    try:
+        for w in spec["workloads"]:
+            try:
+                res = run_workload_sync(peer, w)
+            except Exception as exc:
+                emit(
+                    {
+                        "event": "error",
+                        "workload": w["name"],
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
+                )
+                continue
+            emit({"event": "result", "workload": w["name"], **res})
+    finally:
+        peer.close()
+    emit({"event": "done", "versions": versions()})
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("connect-python", "connectrpc", "pyqwest", "grpcio", "protobuf", "aiohttp"):
@@ -359,10 +570,13 @@ async def main_async(impl: str, url: str, spec: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--impl", required=True, choices=sorted(ADAPTERS))
+    parser.add_argument("--impl", required=True, choices=sorted({*ADAPTERS, *SYNC_ADAPTERS}))
     parser.add_argument("--url", required=True)
     parser.add_argument("--spec", required=True)
     args = parser.parse_args()
+    if args.impl in SYNC_ADAPTERS:
+        main_sync(args.impl, args.url, json.loads(args.spec))
+        return
     asyncio.run(main_async(args.impl, args.url, json.loads(args.spec)))
 
 

@@ -1,6 +1,6 @@
 """One Python server peer. Run by benchmarks/run.py with the peer's own interpreter:
 
-    python server.py --impl ours|official|grpc [--server uvicorn|hypercorn|granian|pyvoy] --port N
+    python server.py --impl ours|official|grpc [--server uvicorn|hypercorn|granian|pyvoy|gthread|gsync] --port N
 
 PYTHONPATH must hold the peer's generated code (benchmarks/.gen/<impl>). Every server uses
 the stdlib asyncio event loop; the uvicorn ones use httptools; compression is off.
@@ -12,6 +12,10 @@ the stdlib asyncio event loop; the uvicorn ones use httptools; compression is of
   This process execs the granian CLI, which runs the worker as a child process.
 * pyvoy: Envoy with embedded Python; HTTP/1.1 and h2c with trailers (gRPC). This process execs
   the pyvoy CLI, which runs Envoy as a child process.
+* gthread, gsync: the WSGI apps (``ConnectWSGIApplication``, ours and the official one) under
+  gunicorn, one worker, with its ``gthread`` worker (``GUNICORN_THREADS`` threads, default 4;
+  keep-alive) or its ``sync`` worker (one request at a time, a connection per request). This
+  process execs the gunicorn CLI, whose master runs the worker as a child process.
 
 The orchestrator counts the CPU time of the server process and all its descendants.
 """
@@ -23,7 +27,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,6 +85,53 @@ def official_app() -> Any:
         pass
 
     return BenchServiceASGIApplication(Official(), compressions=(), read_max_bytes=64 << 20)
+
+
+class SyncService:
+    """The same service logic with plain functions, for the WSGI apps."""
+
+    def unary(self, request: Payload, ctx: Any) -> Payload:
+        return Payload(data=request.data)
+
+    def download(self, request: DownloadRequest, ctx: Any) -> Iterator[Payload]:
+        size = request.size
+        for i in range(request.count):
+            yield Payload(data=chunk(i, size))
+
+    def upload(self, requests: Iterator[Payload], ctx: Any) -> UploadSummary:
+        n = size = 0
+        for message in requests:
+            n += 1
+            size += len(message.data)
+        return UploadSummary(messages=n, bytes=size)
+
+
+def ours_wsgi_app() -> Any:
+    from ours_bindings import DOWNLOAD, UNARY, UPLOAD
+
+    from connectrpc.server import (
+        ConnectWSGIApplication,
+        ServerOptions,
+        sync_client_stream_handler,
+        sync_server_stream_handler,
+        sync_unary_handler,
+    )
+
+    svc = SyncService()
+    return ConnectWSGIApplication(
+        [
+            sync_unary_handler(UNARY, svc.unary),
+            sync_server_stream_handler(DOWNLOAD, svc.download),
+            sync_client_stream_handler(UPLOAD, svc.upload),
+        ],
+        options=ServerOptions(compressions=(), read_max_bytes=64 << 20),
+    )
+
+
+def official_wsgi_app() -> Any:
+    from bench.v1.bench_connect import BenchServiceWSGIApplication
+
+    return BenchServiceWSGIApplication(SyncService(), compressions=(), read_max_bytes=64 << 20)
 
 
 async def serve_asgi(app: Any, server: str, port: int) -> None:
@@ -159,7 +210,18 @@ def exec_server(impl: str, server: str, port: int) -> None:
     path = [here, *(os.path.abspath(p) for p in extra)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     app = f"apps:{impl}"
-    if server == "granian":
+    if server in ("gthread", "gsync"):
+        gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+        threads = os.environ.get("GUNICORN_THREADS", "4")
+        worker = ["--worker-class", "gthread", "--threads", threads]
+        if server == "gsync":
+            worker = ["--worker-class", "sync"]
+        args = [
+            gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "1", *worker,
+            "--keep-alive", "60", "--backlog", "2048", "--log-level", "warning",
+            f"apps:{impl}_wsgi",
+        ]  # fmt: skip
+    elif server == "granian":
         args = [
             sys.executable, "-m", "granian", "--interface", "asgi", "--http", "auto",
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "asyncio",
@@ -181,14 +243,14 @@ def main() -> None:
     parser.add_argument(
         "--server",
         default="uvicorn",
-        choices=["uvicorn", "hypercorn", "granian", "pyvoy", "grpc"],
+        choices=["uvicorn", "hypercorn", "granian", "pyvoy", "gthread", "gsync", "grpc"],
     )
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     if args.impl == "grpc":
         asyncio.run(serve_grpc(args.port))
         return
-    if args.server in ("granian", "pyvoy"):
+    if args.server in ("granian", "pyvoy", "gthread", "gsync"):
         exec_server(args.impl, args.server, args.port)
     app = ours_app() if args.impl == "ours" else official_app()
     asyncio.run(serve_asgi(app, args.server, args.port))

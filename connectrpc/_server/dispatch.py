@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ from connectrpc.method import MethodInfo, StreamType
 
 __all__ = [
     "CONNECT",
+    "PROTOCOL_HEADERS",
     "Call",
     "Reply",
     "RequestBody",
@@ -67,7 +68,7 @@ __all__ = [
 
 logger = logging.getLogger("connectrpc.server")
 
-_PROTOCOL_HEADERS = frozenset(
+PROTOCOL_HEADERS = frozenset(
     {
         b"content-type",
         b"connect-protocol-version",
@@ -181,17 +182,22 @@ class Router:
         query_string: bytes,
         peer: tuple[str, int] | None,
         trailers: bool,
+        protocol_headers: Mapping[str, str] | None = None,
     ) -> Reply | Call:
         """Answer a request head at once, or admit it as a call. ``trailers``: whether the
-        server can send HTTP trailers on this request (gRPC needs them)."""
+        server can send HTTP trailers on this request (gRPC needs them).
+        ``protocol_headers``: the protocol's own headers (``PROTOCOL_HEADERS``) by
+        lower-case name, when the IO layer has them at hand; else they are picked from
+        ``raw_headers``."""
         handler = self.routes.get(path)
         # Only the protocol's own headers are decoded up front; RequestContext decodes the
         # rest if the handler looks at them.
-        protocol_headers = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in raw_headers
-            if k in _PROTOCOL_HEADERS
-        }
+        if protocol_headers is None:
+            protocol_headers = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in raw_headers
+                if k in PROTOCOL_HEADERS
+            }
         protocol = _negotiate(http_method, protocol_headers.get("content-type", ""))
         if handler is None and (protocol is None or protocol is CONNECT):
             not_found = ConnectError(Code.UNIMPLEMENTED, f"{path} is not implemented")

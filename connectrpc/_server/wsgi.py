@@ -67,18 +67,41 @@ def _native(headers: RawHeaders) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
 
 
-def _request_headers(environ: Environ) -> RawHeaders:
-    """The request's header fields from the CGI-style environ keys, as ASGI has them."""
-    out: RawHeaders = []
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-").lower()
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            name = key.replace("_", "-").lower()
-        else:
-            continue
-        out.append((name.encode("latin-1"), str(value).encode("latin-1")))
-    return out
+# The environ keys of the headers the protocols read (PEP 3333: CGI names, HTTP_ prefixed
+# but for the two CGI has its own), to pick them without walking the whole environ.
+_PROTOCOL_KEYS = tuple(
+    (
+        ("CONTENT_TYPE" if name == b"content-type" else "HTTP_" + name.decode().upper()).replace(
+            "-", "_"
+        ),
+        name.decode(),
+    )
+    for name in dispatch.PROTOCOL_HEADERS
+)
+
+
+def _protocol_headers(environ: Environ) -> dict[str, str]:
+    return {name: environ[key] for key, name in _PROTOCOL_KEYS if key in environ}
+
+
+class _RequestHeaders:
+    """Every request header field from the CGI-style environ keys, as ASGI has them; built
+    only if the handler reads ``ctx.request_headers``."""
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: Environ) -> None:
+        self._environ = environ
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._environ.items():
+            if key.startswith("HTTP_"):
+                name = key[5:].replace("_", "-").lower()
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+                name = key.replace("_", "-").lower()
+            else:
+                continue
+            yield name.encode("latin-1"), str(value).encode("latin-1")
 
 
 class _Input:
@@ -161,14 +184,6 @@ def _whole(start_response: StartResponse, reply: dispatch.Reply) -> list[bytes]:
     return [reply.body]
 
 
-def _chunks(items: Iterator[_Item]) -> Iterator[bytes]:
-    """A streamed body after its head: the iterator the WSGI server writes from, each
-    message as the handler yields it."""
-    for item in items:
-        assert isinstance(item, bytes)
-        yield item
-
-
 class ConnectWSGIApplication:
     """A WSGI application serving sync handlers over Connect and gRPC-Web (HTTP/1.1).
 
@@ -210,10 +225,11 @@ class ConnectWSGIApplication:
         admitted = self._router.admit(
             environ.get("PATH_INFO", ""),
             environ["REQUEST_METHOD"],
-            _request_headers(environ),
+            _RequestHeaders(environ),
             environ.get("QUERY_STRING", "").encode("latin-1"),
             (host, int(port)) if host and port else None,
             False,
+            _protocol_headers(environ),
         )
         if isinstance(admitted, dispatch.Reply):
             body.drain(None)
@@ -229,7 +245,7 @@ class ConnectWSGIApplication:
             return _whole(start_response, first)
         assert isinstance(first, _Head)
         start_response("200 OK", _native(first.headers))
-        return _chunks(items)
+        return items  # type: ignore[return-value]  # bytes only, after the head
 
     def _respond(self, call: dispatch.Call, body: _Input) -> Generator[_Item, None, None]:
         """The whole response of ``call``: a ``dispatch.Reply``, or a ``_Head`` then body chunks."""
