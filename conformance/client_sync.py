@@ -20,7 +20,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+# client.py sits beside this file; Bazel's launcher does not put this directory on the path.
+sys.path.insert(0, str(Path(__file__).parent))
 
 from client import (
     CLIENT_STREAM,
