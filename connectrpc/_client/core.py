@@ -9,10 +9,11 @@ sent their results, the way httpx drives its auth flows from both of its clients
 - ``(WAIT, awaitable)``: an interceptor hook written as ``async def``; only the async
   client can wait for it.
 
-An exception the IO raises is thrown into the flow at the ``yield`` that asked for it. The
-async client runs flows with ``await`` (``_client/async_client.py``), the sync client with
-blocking calls (``_client/sync_client.py``); both drivers are a few lines. Everything else
-lives here once: the request head and body per protocol, deadlines and GET, the response
+An exception the IO raises is thrown into the flow at the ``yield`` that asked for it. One
+driver, ``run``, performs the operations for both clients: the async client awaits it
+(``_client/async_client.py``); the sync client (``_client/sync_client.py``) passes blocking
+results wrapped in awaitables that never suspend, so ``run_blocking`` completes the same
+coroutine in one step, with no event loop. Everything else lives here once: the request head and body per protocol, deadlines and GET, the response
 head and error bodies, message decoding and its limits, the rules for unary results (exactly
 one message), and the interceptors' hooks at the start, on each message and at the end.
 """
