@@ -75,10 +75,13 @@ class InterceptorChain:
     def intercepts_responses(self) -> bool:
         return bool(self._response)
 
-    def hooks(self) -> tuple[Callable[..., Any], ...]:
-        """Every hook the chain runs (for a sync server to refuse ``async def`` ones)."""
-        every = (self._start, self._request, self._response, self._end)
-        return tuple(hook for hooks in every for _, hook in hooks)
+    def refuse_async_hooks(self, why: str) -> None:
+        """Fail with ``TypeError`` (naming the hook, then ``why``) if a hook is an
+        ``async def``: for sync clients and servers, which have nothing to await with."""
+        for hooks in (self._start, self._request, self._response, self._end):
+            for _, hook in hooks:
+                if inspect.iscoroutinefunction(hook):
+                    raise TypeError(f"{hook.__qualname__} is async; {why}")
 
     # Each method runs the hooks at once and returns ``None`` (or the message) when every
     # hook was a plain function; only when a hook returns an awaitable does it hand back a

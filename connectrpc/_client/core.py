@@ -41,6 +41,7 @@ from multidict import CIMultiDict
 
 from connectrpc._aio.interceptors import InterceptorChain
 from connectrpc._core import compression as _compression
+from connectrpc._core.awaitables import Ready, run_now
 from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
 from connectrpc._core.codec import CODECS, Codec, CodecError
@@ -149,39 +150,20 @@ def ready_async(kind: int, started: Awaitable[Any]) -> Awaitable[Any]:
     return started
 
 
-class _Ready:
-    """An awaitable of a value already there: awaiting it never suspends."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self._value
-        yield  # unreachable: makes __await__ a generator, as the protocol requires
-
-
 def ready_sync(kind: int, result: Any) -> Awaitable[Any]:
     if kind == WAIT:
         refuse_awaitable(result)
-    return _Ready(result)
+    return Ready(result)
 
 
 def run_blocking(flow: Flow[T], send: Callable[[HTTPRequest], Any]) -> T:
     """``run`` for a sync transport, in the calling thread."""
-    coroutine = run(flow, send, ready_sync)
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    coroutine.close()
-    raise AssertionError("a blocking flow suspended")
+    return run_now(run(flow, send, ready_sync), "a blocking flow suspended")
 
 
 ASYNC_HOOK = (
-    "an interceptor hook returned an awaitable, but the sync client cannot wait for it: "
-    "give interceptors used with the sync client plain (non-async) hooks"
+    "the sync client runs interceptors in the calling thread, where there is nothing to "
+    "await: make the hook a plain function"
 )
 
 
@@ -512,6 +494,11 @@ class ClientCore:
         self._frames = frames
         url = urllib.parse.urlsplit(self._base_url)
         self._peer = Peer(url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+
+    def refuse_async_hooks(self, why: str) -> None:
+        """For the sync client: ``TypeError`` if an interceptor hook is ``async def``."""
+        if self._chain is not None:
+            self._chain.refuse_async_hooks(why)
 
     # --- what to send -------------------------------------------------------------------
 

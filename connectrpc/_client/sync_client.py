@@ -14,7 +14,6 @@ in; the call ends ``canceled`` and its connection is discarded.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -47,14 +46,6 @@ __all__ = ["ConnectClient"]
 T = TypeVar("T")
 ReqT = TypeVar("ReqT", bound=Message)
 ResT = TypeVar("ResT", bound=Message)
-
-
-def _refuse_async_hooks(options: ClientOptions | None) -> None:
-    """Fail at construction, naming the hook, rather than at the first call."""
-    for interceptor in () if options is None else options.interceptors:
-        for name in ("on_start", "on_request", "on_response", "on_end"):
-            if inspect.iscoroutinefunction(getattr(interceptor, name, None)):
-                raise TypeError(f"{type(interceptor).__name__}.{name} is async: {ASYNC_HOOK}")
 
 
 class _SyncSource(SourceBase[ResT]):
@@ -127,7 +118,6 @@ class ConnectClient:
                 f"{type(http_client).__name__}: pass SyncHTTP1Transport() (or nothing), or "
                 "use the Async…Client for aiohttp sessions and async transports"
             )
-        _refuse_async_hooks(options)
         self._transport = http_client
         self._core = ClientCore(
             base_url,
@@ -136,6 +126,7 @@ class ConnectClient:
             supports_trailers=http_client.supports_trailers,
             frames=_frames,
         )
+        self._core.refuse_async_hooks(ASYNC_HOOK)  # at construction, naming the hook
 
     def close(self) -> None:
         """Close the transport's connections."""

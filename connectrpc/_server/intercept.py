@@ -16,14 +16,14 @@ no event loop to wait on.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from multidict import CIMultiDict
 
 from connectrpc._aio.interceptors import InterceptorChain
+from connectrpc._core.awaitables import run_now
 from connectrpc._core.code import Code
 from connectrpc._core.error import ConnectError
 from connectrpc._core.interceptor import Call, Peer
@@ -31,7 +31,7 @@ from connectrpc._server.context import RequestContext
 from connectrpc._server.handler import Handler
 from connectrpc.method import StreamType
 
-__all__ = ["ClientGoneError", "check_sync_hooks", "intercept", "run_now"]
+__all__ = ["ClientGoneError", "check_sync_hooks", "intercept"]
 
 T = TypeVar("T")
 
@@ -47,23 +47,11 @@ class ClientGoneError(Exception):
 
 def check_sync_hooks(chain: InterceptorChain | None) -> None:
     """Refuse, when a sync app is built, interceptors whose hooks are ``async def``."""
-    if chain is None:
-        return
-    for hook in chain.hooks():
-        if inspect.iscoroutinefunction(hook):
-            raise TypeError(f"{hook.__qualname__} is async; {_SYNC_HOOKS}")
+    if chain is not None:
+        chain.refuse_async_hooks(_SYNC_HOOKS)
 
 
-def run_now(awaitable: Awaitable[T]) -> T:
-    """Run a coroutine that never suspends to its result, in the calling thread."""
-    steps = awaitable.__await__()
-    try:
-        steps.send(None)
-    except StopIteration as done:
-        result: T = done.value
-        return result
-    steps.close()
-    raise TypeError(f"an interceptor hook waited for something; {_SYNC_HOOKS}")
+_WAITED = f"an interceptor hook waited for something; {_SYNC_HOOKS}"
 
 
 def _call(handler: Handler, ctx: RequestContext) -> Call:
@@ -107,14 +95,14 @@ def _drive(messages: AsyncIterator[Message]) -> Iterator[Message]:
     try:
         while True:
             try:
-                message = run_now(messages.__anext__())
+                message = run_now(messages.__anext__(), _WAITED)
             except StopAsyncIteration:
                 return
             yield message
     finally:
         aclose = getattr(messages, "aclose", None)
         if aclose is not None:
-            run_now(aclose())
+            run_now(aclose(), _WAITED)
 
 
 def _as_async(handler: Handler) -> Callable[[Any, RequestContext], Any]:
@@ -144,7 +132,7 @@ def _as_sync(handler: Handler, wrapped: Handler) -> Handler:
         if kind.client_streams:
             request = _iterate(request)
         result = fn(request, ctx)
-        return _drive(result) if kind.server_streams else run_now(result)
+        return _drive(result) if kind.server_streams else run_now(result, _WAITED)
 
     return Handler(handler.method, unwrapped, sync=True)
 
