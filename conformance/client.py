@@ -384,10 +384,20 @@ async def _full_duplex(
             await asyncio.sleep(0)  # the cancellation lands here
 
 
-async def run_rpc(
-    client: AsyncConnectClient, req: compat.ClientCompatRequest
-) -> compat.ClientResponseResult:
-    """Issue the RPC ``req`` describes and report what was observed."""
+@dataclasses.dataclass(frozen=True)
+class Rpc:
+    """What the runner asks of one RPC, checked and converted to the runtime's types."""
+
+    method: MethodInfo[Any, Any]
+    messages: list[Any]
+    headers: list[tuple[str, str]]
+    timeout: float | None
+    cancel: compat.ClientCompatRequest.Cancel | None
+    timing: str | None  # which of the cancel timings, if any
+
+
+def describe(req: compat.ClientCompatRequest) -> Rpc:
+    """``req``'s RPC; ``UnsupportedRequestError`` for what no client here can issue."""
     stream_type = req.stream_type
     if stream_type not in METHODS:
         raise UnsupportedRequestError(
@@ -402,16 +412,30 @@ async def run_rpc(
             f"method {name!r} is not a {config.StreamType.Name(stream_type)} method"
         )
     messages = unpack_requests(req, method)
-    headers = [(h.name, v) for h in req.request_headers for v in h.value]
-    timeout = req.timeout_ms / 1000 if req.HasField("timeout_ms") else None
+    if method.stream_type in (StreamType.UNARY, StreamType.SERVER_STREAM) and len(messages) != 1:
+        raise UnsupportedRequestError(f"{method.procedure} needs one request, got {len(messages)}")
     cancel = req.cancel if req.HasField("cancel") else None
-    timing = cancel.WhichOneof("cancel_timing") if cancel is not None else None
+    return Rpc(
+        method,
+        messages,
+        [(h.name, v) for h in req.request_headers for v in h.value],
+        req.timeout_ms / 1000 if req.HasField("timeout_ms") else None,
+        cancel,
+        cancel.WhichOneof("cancel_timing") if cancel is not None else None,
+    )
+
+
+async def run_rpc(
+    client: AsyncConnectClient, req: compat.ClientCompatRequest
+) -> compat.ClientResponseResult:
+    """Issue the RPC ``req`` describes and report what was observed."""
+    rpc = describe(req)
+    method, messages, headers = rpc.method, rpc.messages, rpc.headers
+    timeout, cancel, timing = rpc.timeout, rpc.cancel, rpc.timing
+    stream_type = req.stream_type
 
     outcome = Outcome()
     canceller = Canceller()
-
-    if method.stream_type in (StreamType.UNARY, StreamType.SERVER_STREAM) and len(messages) != 1:
-        raise UnsupportedRequestError(f"{method.procedure} needs one request, got {len(messages)}")
 
     if method.stream_type is StreamType.UNARY:
 

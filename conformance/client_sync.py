@@ -28,18 +28,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from client import (
     CLIENT_STREAM,
-    DEFAULT_METHOD,
     MAX_CONCURRENCY,
-    METHODS,
-    SERVICE,
     Outcome,
     UnsupportedRequestError,
     client_options,
+    describe,
     fill_unary,
     payload_of,
     ssl_context,
     to_error,
-    unpack_requests,
 )
 from connectrpc_conformance.v1 import client_compat_pb2 as compat
 from connectrpc_conformance.v1 import config_pb2 as config
@@ -123,28 +120,15 @@ def collect_stream(stream: SyncStreamOutput[Any], outcome: Outcome, cancel: Canc
 
 def run_rpc(client: ConnectClient, req: compat.ClientCompatRequest) -> compat.ClientResponseResult:
     """Issue the RPC ``req`` describes and report what was observed."""
-    stream_type = req.stream_type
-    if stream_type not in METHODS or stream_type == config.STREAM_TYPE_FULL_DUPLEX_BIDI_STREAM:
+    if req.stream_type == config.STREAM_TYPE_FULL_DUPLEX_BIDI_STREAM:
         raise UnsupportedRequestError(
-            f"stream type {config.StreamType.Name(stream_type)} unsupported"
+            "full-duplex bidi unsupported: the sync client is half-duplex"
         )
-    if req.HasField("service") and req.service != SERVICE:
-        raise UnsupportedRequestError(f"unknown service {req.service!r}")
-    name = req.method if req.HasField("method") else DEFAULT_METHOD[stream_type]
-    method = METHODS[stream_type].get(name)
-    if method is None:
-        raise UnsupportedRequestError(
-            f"method {name!r} is not a {config.StreamType.Name(stream_type)} method"
-        )
-    messages = unpack_requests(req, method)
-    headers = [(h.name, v) for h in req.request_headers for v in h.value]
-    timeout = req.timeout_ms / 1000 if req.HasField("timeout_ms") else None
-    cancel = req.cancel if req.HasField("cancel") else None
-    timing = cancel.WhichOneof("cancel_timing") if cancel is not None else None
+    rpc = describe(req)
+    method, messages, headers = rpc.method, rpc.messages, rpc.headers
+    timeout, cancel, timing = rpc.timeout, rpc.cancel, rpc.timing
     token = CancelToken()
     outcome = Outcome()
-    if method.stream_type in (StreamType.UNARY, StreamType.SERVER_STREAM) and len(messages) != 1:
-        raise UnsupportedRequestError(f"{method.procedure} needs one request, got {len(messages)}")
     if (
         cancel is not None
         and timing in (None, "after_close_send_ms")
