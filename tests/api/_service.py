@@ -1,9 +1,13 @@
-"""A small service over well-known types, for public-API tests without generated code."""
+"""A small service over well-known types, for public-API tests without generated code:
+``EchoService`` (async, for the ASGI app) and ``SyncEchoService``, the same as plain
+functions (for the WSGI app)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 
 from google.protobuf import wrappers_pb2
 
@@ -11,11 +15,16 @@ from connectrpc.errors import Code, ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.server import (
     ConnectASGIApplication,
+    ConnectWSGIApplication,
     RequestContext,
     ServerOptions,
     bidi_stream_handler,
     client_stream_handler,
     server_stream_handler,
+    sync_bidi_stream_handler,
+    sync_client_stream_handler,
+    sync_server_stream_handler,
+    sync_unary_handler,
     unary_handler,
 )
 
@@ -88,6 +97,75 @@ def make_app(service: EchoService, options: ServerOptions | None = None) -> Conn
             client_stream_handler(CONCAT, service.concat),
             server_stream_handler(SPLIT, service.split),
             bidi_stream_handler(UPPER, service.upper),
+        ],
+        options=options,
+    )
+
+
+class SyncEchoService:
+    """``_service.EchoService`` as plain functions, plus what the deadline tests observe."""
+
+    def __init__(self) -> None:
+        self.remaining: list[float | None] = []
+        self.gave_up = threading.Event()  # a slow handler saw ctx.is_cancelled()
+        self.finished = threading.Event()
+
+    def echo(self, request: S, ctx: RequestContext) -> S:
+        ctx.response_headers["x-echo-method"] = ctx.http_method
+        ctx.response_trailers["x-echo-trailer"] = "done"
+        return S(value=request.value)
+
+    def fail(self, request: S, ctx: RequestContext) -> S:
+        ctx.response_trailers["x-why"] = "asked"
+        if request.value == "crash":
+            raise RuntimeError("secret internal detail")
+        raise ConnectError(
+            Code.FAILED_PRECONDITION, request.value, details=[wrappers_pb2.Int32Value(value=7)]
+        )
+
+    def slow(self, request: S, ctx: RequestContext) -> S:
+        self.remaining.append(ctx.timeout_remaining())
+        end = time.monotonic() + float(request.value or "10")
+        try:
+            while time.monotonic() < end:
+                if ctx.is_cancelled():
+                    self.gave_up.set()
+                    raise ConnectError(Code.CANCELED, "gave up")
+                time.sleep(0.01)
+            return S(value="late")
+        finally:
+            self.finished.set()
+
+    def concat(self, requests: Iterator[S], ctx: RequestContext) -> S:
+        return S(value="".join(r.value for r in requests))
+
+    def split(self, request: S, ctx: RequestContext) -> Iterator[S]:
+        ctx.response_headers["x-count"] = str(len(request.value))
+        for ch in request.value:
+            if ch == "!":
+                raise ConnectError(Code.ABORTED, "bang", metadata={"x-at": "bang"})
+            if ch == "~":
+                time.sleep(10)
+            yield S(value=ch)
+        ctx.response_trailers["x-end"] = "yes"
+
+    def upper(self, requests: Iterator[S], ctx: RequestContext) -> Iterator[S]:
+        for r in requests:
+            yield S(value=r.value.upper())
+
+
+def make_wsgi_app(
+    service: SyncEchoService | None = None, options: ServerOptions | None = None
+) -> ConnectWSGIApplication:
+    service = service or SyncEchoService()
+    return ConnectWSGIApplication(
+        [
+            sync_unary_handler(ECHO, service.echo),
+            sync_unary_handler(FAIL, service.fail),
+            sync_unary_handler(SLOW, service.slow),
+            sync_client_stream_handler(CONCAT, service.concat),
+            sync_server_stream_handler(SPLIT, service.split),
+            sync_bidi_stream_handler(UPPER, service.upper),
         ],
         options=options,
     )

@@ -13,7 +13,7 @@ from connectrpc.cors import CORSMiddleware, CORSWSGIMiddleware
 from connectrpc.errors import Code
 from connectrpc.testing import ASGITransport, WSGITransport
 
-from ._service import ECHO, FAIL, SPLIT, EchoService, S, make_app
+from ._service import ECHO, FAIL, SPLIT, EchoService, S, make_app, make_wsgi_app
 
 ORIGIN = "http://127.0.0.1:5173"
 
@@ -137,9 +137,7 @@ async def test_calls_from_another_origin_get_no_cors_headers() -> None:
 
 
 def wsgi_cors_app() -> CORSWSGIMiddleware:
-    from .test_sync_roundtrip import SyncEcho, _app
-
-    return CORSWSGIMiddleware(_app(SyncEcho()), allow_origins=[ORIGIN], expose_headers=["x-echo"])
+    return CORSWSGIMiddleware(make_wsgi_app(), allow_origins=[ORIGIN], expose_headers=["x-echo"])
 
 
 def wsgi_call(

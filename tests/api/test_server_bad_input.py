@@ -16,8 +16,8 @@ import pytest
 
 from connectrpc.server import ServerOptions
 
-from ._service import EchoService, S, make_app
-from .test_wsgi import environ, make_wsgi_app, wsgi_call
+from ._service import EchoService, S, make_app, make_wsgi_app
+from .test_wsgi import environ, wsgi_call
 
 SERVERS = ("asgi", "wsgi")
 _server = SERVERS[0]

@@ -2,7 +2,7 @@
 
 ``wsgi_call`` plays the WSGI server and checks what PEP 3333 asks of the application (native
 strings for the status and headers, ``start_response`` once and before the first body chunk,
-bytes in the body, ``close()`` honoured), and ``SyncEchoService`` is ``_service.EchoService`` written as plain functions.
+bytes in the body, ``close()`` honoured); the service is ``_service.SyncEchoService``.
 Covers the four stream types, Connect GET, gRPC-Web, errors with details, deadlines (answered
 at the deadline, seen by the handler), interceptors, refused gRPC, and the construction
 errors that keep sync and async handlers apart.
@@ -33,87 +33,15 @@ from connectrpc.server import (
     ConnectWSGIApplication,
     RequestContext,
     ServerOptions,
-    sync_bidi_stream_handler,
-    sync_client_stream_handler,
-    sync_server_stream_handler,
     sync_unary_handler,
     unary_handler,
 )
 
-from ._service import CONCAT, ECHO, FAIL, SLOW, SPLIT, UPPER, S
+from ._service import CONCAT, ECHO, FAIL, SLOW, SPLIT, UPPER, S, SyncEchoService, make_wsgi_app
 
 UNARY = {"content-type": "application/proto", "connect-protocol-version": "1"}
 STREAM = {"content-type": "application/connect+proto", "connect-protocol-version": "1"}
 GRPC_WEB = {"content-type": "application/grpc-web+proto"}
-
-
-class SyncEchoService:
-    """``_service.EchoService`` as plain functions, plus what the deadline tests observe."""
-
-    def __init__(self) -> None:
-        self.remaining: list[float | None] = []
-        self.gave_up = threading.Event()  # a slow handler saw ctx.is_cancelled()
-        self.finished = threading.Event()
-
-    def echo(self, request: S, ctx: RequestContext) -> S:
-        ctx.response_headers["x-echo-method"] = ctx.http_method
-        ctx.response_trailers["x-echo-trailer"] = "done"
-        return S(value=request.value)
-
-    def fail(self, request: S, ctx: RequestContext) -> S:
-        ctx.response_trailers["x-why"] = "asked"
-        if request.value == "crash":
-            raise RuntimeError("secret internal detail")
-        raise ConnectError(
-            Code.FAILED_PRECONDITION, request.value, details=[wrappers_pb2.Int32Value(value=7)]
-        )
-
-    def slow(self, request: S, ctx: RequestContext) -> S:
-        self.remaining.append(ctx.timeout_remaining())
-        end = time.monotonic() + float(request.value or "10")
-        try:
-            while time.monotonic() < end:
-                if ctx.is_cancelled():
-                    self.gave_up.set()
-                    raise ConnectError(Code.CANCELED, "gave up")
-                time.sleep(0.01)
-            return S(value="late")
-        finally:
-            self.finished.set()
-
-    def concat(self, requests: Iterator[S], ctx: RequestContext) -> S:
-        return S(value="".join(r.value for r in requests))
-
-    def split(self, request: S, ctx: RequestContext) -> Iterator[S]:
-        ctx.response_headers["x-count"] = str(len(request.value))
-        for ch in request.value:
-            if ch == "!":
-                raise ConnectError(Code.ABORTED, "bang", metadata={"x-at": "bang"})
-            if ch == "~":
-                time.sleep(10)
-            yield S(value=ch)
-        ctx.response_trailers["x-end"] = "yes"
-
-    def upper(self, requests: Iterator[S], ctx: RequestContext) -> Iterator[S]:
-        for r in requests:
-            yield S(value=r.value.upper())
-
-
-def make_wsgi_app(
-    service: SyncEchoService | None = None, options: ServerOptions | None = None
-) -> ConnectWSGIApplication:
-    service = service or SyncEchoService()
-    return ConnectWSGIApplication(
-        [
-            sync_unary_handler(ECHO, service.echo),
-            sync_unary_handler(FAIL, service.fail),
-            sync_unary_handler(SLOW, service.slow),
-            sync_client_stream_handler(CONCAT, service.concat),
-            sync_server_stream_handler(SPLIT, service.split),
-            sync_bidi_stream_handler(UPPER, service.upper),
-        ],
-        options=options,
-    )
 
 
 @dataclass

@@ -25,8 +25,7 @@ from connectrpc.client import AsyncConnectClient, ClientOptions, HTTP1Transport
 from connectrpc.errors import Code, ConnectError
 from connectrpc.method import MethodInfo, StreamType
 from connectrpc.server import ConnectWSGIApplication, RequestContext, sync_server_stream_handler
-from tests.api._service import CONCAT, ECHO, SERVICE, SLOW, UPPER, S
-from tests.api.test_wsgi import make_wsgi_app
+from tests.api._service import CONCAT, ECHO, SERVICE, SLOW, UPPER, S, make_wsgi_app
 
 REPO = Path(__file__).resolve().parents[2]
 DRIP: MethodInfo[S, S] = MethodInfo(SERVICE, "Drip", S, S, StreamType.SERVER_STREAM)
