@@ -10,7 +10,6 @@ client's conversation can be compared with what Eliza says.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from eliza_client_sync import run_conversation_sync
 from eliza_demo import start_server, stop_server
 from eliza_engine import Eliza, introduction
 
-from .test_interop_go import RUN_TIMEOUT, SEED, _expected, go_client
+from .test_interop_go import SEED, _expected, go_client, run_go_client
 
 __all__ = ["go_client"]  # a fixture, used by name
 
@@ -52,24 +51,7 @@ async def test_async_and_sync_clients(wsgi_url: str) -> None:
 
 @pytest.mark.parametrize("protocol", ["grpcweb", "connect"])
 async def test_connect_go_client_over_http1(go_client: Path, wsgi_url: str, protocol: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        str(go_client),
-        "-url",
-        wsgi_url,
-        "-protocol",
-        protocol,
-        "-http1",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
-    except asyncio.TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode == 0, stderr.decode()
-    results = [json.loads(line) for line in stdout.decode().splitlines()]
+    results = await run_go_client(go_client, "-url", wsgi_url, "-protocol", protocol, "-http1")
     # Everything but Converse: connect-go refuses bidi streams over HTTP/1.1.
     expected = [r for r in _expected(protocol) if r["rpc"] != "Converse"]
     assert expected[-1] == {"rpc": "transport", "protos": ["HTTP/2.0"]}

@@ -197,12 +197,16 @@ def _expected(protocol: str) -> list[dict[str, object]]:
 async def test_connect_go_client_every_rpc_kind(
     go_client: Path, eliza_url: str, protocol: str
 ) -> None:
+    assert await run_go_client(go_client, "-url", eliza_url, "-protocol", protocol) == (
+        _expected(protocol)
+    )
+
+
+async def run_go_client(go_client: Path, *args: str) -> list[dict[str, object]]:
+    """Run the connect-go client with ``args``; the JSON results it printed."""
     process = await asyncio.create_subprocess_exec(
         str(go_client),
-        "-url",
-        eliza_url,
-        "-protocol",
-        protocol,
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -213,5 +217,4 @@ async def test_connect_go_client_every_rpc_kind(
         await process.wait()
         raise
     assert process.returncode == 0, stderr.decode()
-    results = [json.loads(line) for line in stdout.decode().splitlines()]
-    assert results == _expected(protocol)
+    return [json.loads(line) for line in stdout.decode().splitlines()]
