@@ -263,13 +263,31 @@ class Canceller:
                 self._timer.cancel()
 
 
-class RequestStream(Generic[ReqT]):
-    """The request messages of a client or bidi stream, sent the way the runner asks.
+class RequestMessages(Generic[ReqT]):
+    """The request messages of a client or bidi stream, with what the runner asks of them:
+    ``request_delay_ms`` before each, and when to cancel; counts how many the client took
+    (for ``num_unsent_requests``). Iterating (``RequestStream`` here, its blocking twin in
+    client_sync.py) sends them so."""
 
-    Waits ``request_delay_ms`` before each message, counts what the runtime actually took
-    (for ``num_unsent_requests``), and cancels before close-send or schedules the cancel after
-    close-send as instructed.
-    """
+    def __init__(
+        self,
+        messages: Sequence[ReqT],
+        delay_ms: int,
+        cancel: compat.ClientCompatRequest.Cancel | None,
+    ) -> None:
+        self.messages = messages
+        self.delay_ms = delay_ms
+        self.cancel = cancel
+        self.taken = 0
+
+    @property
+    def unsent(self) -> int:
+        return len(self.messages) - self.taken
+
+
+class RequestStream(RequestMessages[ReqT]):
+    """The messages as an async iterable: cancels before close-send, or schedules the cancel
+    after close-send, by cancelling the RPC's task."""
 
     def __init__(
         self,
@@ -278,15 +296,8 @@ class RequestStream(Generic[ReqT]):
         cancel: compat.ClientCompatRequest.Cancel | None,
         canceller: Canceller,
     ) -> None:
-        self.messages = messages
-        self.delay_ms = delay_ms
-        self.cancel = cancel
+        super().__init__(messages, delay_ms, cancel)
         self.canceller = canceller
-        self.taken = 0
-
-    @property
-    def unsent(self) -> int:
-        return len(self.messages) - self.taken
 
     async def __aiter__(self) -> AsyncIterator[ReqT]:
         for message in self.messages:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 # client.py sits beside this file; Bazel's launcher does not put this directory on the path.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -30,6 +30,7 @@ from client import (
     CLIENT_STREAM,
     MAX_CONCURRENCY,
     Outcome,
+    RequestMessages,
     UnsupportedRequestError,
     client_options,
     describe,
@@ -57,23 +58,15 @@ ReqT = TypeVar("ReqT", bound=Message)
 Cancel = compat.ClientCompatRequest.Cancel
 
 
-class RequestStream(Generic[ReqT]):
-    """The request messages of a client or bidi stream, sent the way the runner asks:
-    ``request_delay_ms`` before each, counting what the client took, and cancelling
-    before close-send or scheduling the cancel after close-send."""
+class RequestStream(RequestMessages[ReqT]):
+    """The messages as a plain iterable: cancels the call's token before close-send, or
+    from a timer thread after close-send."""
 
     def __init__(
         self, messages: Sequence[ReqT], delay_ms: int, cancel: Cancel | None, token: CancelToken
     ) -> None:
-        self.messages = messages
-        self.delay_ms = delay_ms
-        self.cancel = cancel
+        super().__init__(messages, delay_ms, cancel)
         self.token = token
-        self.taken = 0
-
-    @property
-    def unsent(self) -> int:
-        return len(self.messages) - self.taken
 
     def __iter__(self) -> Iterator[ReqT]:
         for message in self.messages:
