@@ -49,13 +49,13 @@ class _AsyncSource(SourceBase[ResT]):
     __slots__ = ()
 
     async def receive(self) -> ResT | None:
-        message = self._state.ready_message()
+        message = self._source.ready_message()
         if message is None:
-            message = await run(self._state.next_message(), self._transport.send, ready_async)
+            message = await run(self._source.next_message(), self._transport.send, ready_async)
         return message
 
     async def aclose(self) -> None:
-        await run(self._state.stop(), self._transport.send, ready_async)
+        await run(self._source.stop(), self._transport.send, ready_async)
 
 
 def _frames(

@@ -355,39 +355,40 @@ class CallState(Generic[ResT]):
 
 
 class _Delegate(Generic[ResT]):
-    """Shows the headers, trailers and status of the call it wraps (``_inner``)."""
+    """Shows the headers, trailers and status of the call it wraps (``_source``)."""
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_source",)
 
-    def __init__(self, inner: CallState[ResT] | _Delegate[ResT]) -> None:
-        self._inner = inner
+    def __init__(self, source: CallState[ResT] | _InterceptedState[ResT]) -> None:
+        self._source = source
 
     @property
     def response(self) -> Any:
-        return self._inner.response
+        return self._source.response
 
     @property
     def headers(self) -> CIMultiDict[str]:
-        return self._inner.headers
+        return self._source.headers
 
     @property
     def trailers(self) -> CIMultiDict[str]:
-        return self._inner.trailers
+        return self._source.trailers
 
     @property
     def error(self) -> ConnectError | None:
-        return self._inner.error
+        return self._source.error
 
 
 class _InterceptedState(_Delegate[ResT]):
     """A response stream seen through interceptors: each message goes through
     ``on_response``, and ``on_end`` runs once, at the end or when the stream is closed."""
 
-    __slots__ = ("_call", "_chain", "_source")
+    __slots__ = ("_call", "_chain")
+
+    _source: CallState[ResT]
 
     def __init__(self, source: CallState[ResT], chain: InterceptorChain, call: Call) -> None:
         super().__init__(source)
-        self._source = source
         self._chain = chain
         self._call = call
 
@@ -424,11 +425,10 @@ class SourceBase(_Delegate[ResT]):
     """What the stream outputs of both clients read from: a response source and the
     transport whose IO its flows need; each client adds receive and close."""
 
-    __slots__ = ("_state", "_transport")
+    __slots__ = ("_transport",)
 
-    def __init__(self, state: ResponseSource[ResT], transport: Any) -> None:
-        super().__init__(state)
-        self._state = state
+    def __init__(self, source: ResponseSource[ResT], transport: Any) -> None:
+        super().__init__(source)
         self._transport = transport
 
 

@@ -54,16 +54,16 @@ class _SyncSource(SourceBase[ResT]):
     __slots__ = ()
 
     def receive(self) -> ResT | None:
-        message = self._state.ready_message()
+        message = self._source.ready_message()
         if message is None:
-            message = run_blocking(self._state.next_message(), self._transport.send)
+            message = run_blocking(self._source.next_message(), self._transport.send)
         return message
 
     def close(self) -> None:
-        run_blocking(self._state.stop(), self._transport.send)
+        run_blocking(self._source.stop(), self._transport.send)
 
     def interrupt(self) -> None:
-        response = self._state.response
+        response = self._source.response
         if response is not None:
             response.close(abort=True)
 
