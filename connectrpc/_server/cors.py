@@ -10,11 +10,12 @@ interface's terms.
 from __future__ import annotations
 
 import http
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from connectrpc._protocol.cors import CORSPolicy
 from connectrpc._server.asgi import Receive, Scope, Send
+from connectrpc._server.wsgi import environ_headers
 
 __all__ = ["CORSMiddleware", "CORSWSGIMiddleware"]
 
@@ -105,7 +106,7 @@ class CORSWSGIMiddleware(_Wrapper):
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         policy = self.policy
         if environ.get("REQUEST_METHOD") == "OPTIONS":
-            headers = _request_headers(environ)
+            headers = dict(environ_headers(environ))
             if policy.is_preflight("OPTIONS", headers):
                 answer = policy.preflight(headers)
                 body = answer.body.encode()
@@ -122,15 +123,3 @@ class CORSWSGIMiddleware(_Wrapper):
             return start_response(status, [*headers, *extra], exc_info)
 
         return self.app(environ, start_with_cors)  # type: ignore[no-any-return]
-
-
-def _request_headers(environ: Mapping[str, Any]) -> dict[str, str]:
-    """The request's headers from a WSGI environ, by lower-case name."""
-    headers = {
-        key[5:].replace("_", "-").lower(): value
-        for key, value in environ.items()
-        if key.startswith("HTTP_")
-    }
-    if "CONTENT_TYPE" in environ:
-        headers["content-type"] = environ["CONTENT_TYPE"]
-    return headers

@@ -84,9 +84,19 @@ def _protocol_headers(environ: Environ) -> dict[str, str]:
     return {name: environ[key] for key, name in _PROTOCOL_KEYS if key in environ}
 
 
+def environ_headers(environ: Environ) -> Iterator[tuple[str, str]]:
+    """The request's header fields, by lower-case name, from the CGI-style environ keys
+    (PEP 3333: ``HTTP_*``, and ``CONTENT_TYPE`` / ``CONTENT_LENGTH`` without the prefix)."""
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            yield key[5:].replace("_", "-").lower(), str(value)
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            yield key.replace("_", "-").lower(), str(value)
+
+
 class _RequestHeaders:
-    """Every request header field from the CGI-style environ keys, as ASGI has them; built
-    only if the handler reads ``ctx.request_headers``."""
+    """Every request header field, as ASGI has them; built only if the handler reads
+    ``ctx.request_headers``."""
 
     __slots__ = ("_environ",)
 
@@ -94,14 +104,8 @@ class _RequestHeaders:
         self._environ = environ
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-        for key, value in self._environ.items():
-            if key.startswith("HTTP_"):
-                name = key[5:].replace("_", "-").lower()
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-                name = key.replace("_", "-").lower()
-            else:
-                continue
-            yield name.encode("latin-1"), str(value).encode("latin-1")
+        for name, value in environ_headers(self._environ):
+            yield name.encode("latin-1"), value.encode("latin-1")
 
 
 class _Input:
