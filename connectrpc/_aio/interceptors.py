@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError
+from connectrpc._core.error import ConnectError, canceled
 from connectrpc._core.interceptor import Call, Interceptor
 
 __all__ = ["InterceptorChain"]
@@ -218,5 +218,5 @@ def _as_error(exc: BaseException) -> ConnectError:
     if isinstance(exc, ConnectError):
         return exc
     if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not isinstance(exc, Exception):
-        return ConnectError(Code.CANCELED, "the call was cancelled")
+        return canceled()
     return ConnectError(Code.INTERNAL, f"an interceptor failed: {type(exc).__name__}")

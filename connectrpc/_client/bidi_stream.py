@@ -29,7 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from multidict import CIMultiDict
 
 from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError
+from connectrpc._core.error import ConnectError, canceled
 from connectrpc._core.headers import HeaderInput
 from connectrpc.streams import StreamInput, StreamOutput
 
@@ -179,7 +179,7 @@ class BidiStream(Generic[ReqT, ResT]):
             except ConnectError as exc:
                 self._finish(exc)
             except BaseException:
-                self._finish(ConnectError(Code.CANCELED, "the call was cancelled"))
+                self._finish(canceled())
                 raise
         return self._output
 

@@ -45,7 +45,7 @@ from connectrpc._core.awaitables import Ready, run_now
 from connectrpc._core.buffer import ChunkBuffer
 from connectrpc._core.code import Code
 from connectrpc._core.codec import CODECS, Codec, CodecError
-from connectrpc._core.error import ConnectError, detached
+from connectrpc._core.error import ConnectError, canceled, detached
 from connectrpc._core.headers import HeaderInput, to_multidict
 from connectrpc._core.interceptor import Call, Interceptor, Peer
 from connectrpc._protocol.client import ClientProtocol, ResponseDecoder
@@ -437,7 +437,7 @@ def _interrupted(exc: BaseException) -> ConnectError:
         return exc
     if isinstance(exc, Exception):
         return ConnectError(Code.INTERNAL, f"the call failed: {type(exc).__name__}")
-    return ConnectError(Code.CANCELED, "the call was cancelled")
+    return canceled()
 
 
 @dataclass(frozen=True)

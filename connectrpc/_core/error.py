@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from connectrpc._core.code import Code
 from connectrpc._core.headers import HeaderInput, to_multidict
 
-__all__ = ["ConnectError", "ErrorDetail", "deadline_exceeded", "detached"]
+__all__ = ["ConnectError", "ErrorDetail", "canceled", "deadline_exceeded", "detached"]
 
 M = TypeVar("M", bound=Message)
 
@@ -124,3 +124,9 @@ def detached(error: ConnectError) -> ConnectError:
 def deadline_exceeded() -> ConnectError:
     """The error every layer (async or blocking) reports when an RPC's deadline passes."""
     return ConnectError(Code.DEADLINE_EXCEEDED, "the RPC deadline was exceeded")
+
+
+def canceled() -> ConnectError:
+    """The error every layer reports when a call is cancelled (a task cancelled, a
+    ``CancelToken`` cancelled, a stream closed from another thread)."""
+    return ConnectError(Code.CANCELED, "the call was cancelled")

@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from connectrpc._aio.interceptors import InterceptorChain
 from connectrpc._core.awaitables import run_now
 from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError
+from connectrpc._core.error import ConnectError, canceled
 from connectrpc._core.interceptor import Call, Peer
 from connectrpc._server.context import RequestContext
 from connectrpc._server.handler import Handler
@@ -74,7 +74,7 @@ def _outcome(exc: BaseException, ctx: RequestContext, call: Call) -> ConnectErro
     if isinstance(exc, (ClientGoneError, GeneratorExit)) or not isinstance(exc, Exception):
         if ctx.timeout_remaining() == 0:
             return ConnectError(Code.DEADLINE_EXCEEDED, "the deadline was exceeded")
-        return ConnectError(Code.CANCELED, "the call was cancelled")
+        return canceled()
     call.exception = exc
     return ConnectError(Code.INTERNAL, "internal error")
 

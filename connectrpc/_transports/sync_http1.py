@@ -39,7 +39,7 @@ from typing import TypeVar
 from multidict import CIMultiDict
 
 from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError, deadline_exceeded
+from connectrpc._core.error import ConnectError, canceled, deadline_exceeded
 from connectrpc._transports import http1_core as core
 from connectrpc._transports.base import (
     HTTPRequest,
@@ -56,10 +56,6 @@ _A = TypeVar("_A")
 _R = TypeVar("_R")
 _MAX_IDLE_PER_ORIGIN = 64
 _monotonic = time.monotonic
-
-
-def _canceled() -> ConnectError:
-    return ConnectError(Code.CANCELED, "the call was cancelled")
 
 
 def _nothing() -> None:
@@ -140,7 +136,7 @@ class _Connection(core.ResponseParser):
         finally:
             self.busy = False
         self.close()
-        raise self.interrupted or _canceled()
+        raise self.interrupted or canceled()
 
     def _failed(self, exc: OSError, doing: str) -> ConnectError:
         """The error a failed socket call ends the exchange with."""
@@ -177,7 +173,7 @@ class _Connection(core.ResponseParser):
 
     def cancel(self, exchange: int) -> None:
         """``CancelToken`` callback."""
-        self.interrupt(exchange, _canceled())
+        self.interrupt(exchange, canceled())
 
     def close(self) -> None:
         with self._lock:
@@ -307,7 +303,7 @@ class _Response(SyncTransportResponse):
         if not abort and conn.reusable():
             self._finish(True, None)  # complete: any body not read is dropped
             return
-        error = _canceled()
+        error = canceled()
         conn.interrupt(self._exchange, error)  # wakes a read blocked in another thread
         self._finish(False, error)
 
@@ -377,7 +373,7 @@ class SyncHTTP1Transport(core.HTTP1Settings, SyncTransport):
         deadline = None if request.timeout is None else _monotonic() + request.timeout
         token = request.cancel
         if token is not None and token.cancelled:
-            raise _canceled()
+            raise canceled()
         pool = self._pools.get(origin)
         if pool is None or pool.closed:
             pool = self._pool(origin)

@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from multidict import CIMultiDict
 
-from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError
+from connectrpc._core.error import canceled
 from connectrpc._transports.base import (
     HTTPRequest,
     SyncTransport,
@@ -74,7 +73,7 @@ class _Loop:
         try:
             return future.result()
         except concurrent.futures.CancelledError:
-            raise ConnectError(Code.CANCELED, "the call was cancelled") from None
+            raise canceled() from None
         except BaseException:
             future.cancel()  # the caller was interrupted (KeyboardInterrupt): stop the work
             raise

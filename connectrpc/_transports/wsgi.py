@@ -24,7 +24,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from connectrpc._core.code import Code
-from connectrpc._core.error import ConnectError
+from connectrpc._core.error import ConnectError, canceled
 from connectrpc._transports.base import HTTPRequest, SyncTransport, SyncTransportResponse, split_url
 
 __all__ = ["WSGITransport"]
@@ -48,7 +48,7 @@ class _WSGIResponse(SyncTransportResponse):
     def read(self) -> bytes:
         if self._cancelled():
             self.close(abort=True)
-            raise ConnectError(Code.CANCELED, "the call was cancelled")
+            raise canceled()
         if not self._closed:
             for chunk in self._chunks:
                 if chunk:
