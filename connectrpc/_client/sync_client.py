@@ -34,6 +34,7 @@ from connectrpc._client.core import (
 from connectrpc._client.request_stream import coalesce
 from connectrpc._core.error import ConnectError
 from connectrpc._transports.base import SyncTransport
+from connectrpc._transports.sync_http1 import SyncHTTP1Transport
 from connectrpc.method import MethodInfo
 from connectrpc.streams import SyncStreamOutput
 from connectrpc.unary import UnaryOutput
@@ -109,8 +110,6 @@ class ConnectClient:
         options: ClientOptions | None = None,
     ) -> None:
         if http_client is None:
-            from connectrpc._transports.sync_http1 import SyncHTTP1Transport
-
             http_client = SyncHTTP1Transport()
         elif not isinstance(http_client, SyncTransport):
             raise TypeError(
